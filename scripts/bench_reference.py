@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Reference throughput: a Torchreid model through PyTorch (CPU) and ONNX Runtime (CPU).
+
+Prints one line per configuration in the form reidscope's `bench` uses:
+  engine=pytorch model=osnet_ibn_x1_0 device=cpu precision=f32 batch=8 images_per_s=37.12
+"""
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+from torchreid.reid.models import build_model
+
+
+def measure(run, batch, seconds):
+    run()  # warm-up
+    run()
+    start = time.perf_counter()
+    images = 0
+    while images == 0 or time.perf_counter() - start < seconds:
+        run()
+        images += batch
+    return images / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="osnet_ibn_x1_0")
+    parser.add_argument("--batch", default="1,8,32")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--engines", default="pytorch,onnxruntime")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    model = build_model(args.model, num_classes=751, pretrained=False).eval()
+    batches = [int(b) for b in args.batch.split(",")]
+    engines = args.engines.split(",")
+
+    def report(engine, batch, rate):
+        print(f"engine={engine} model={args.model} device=cpu precision=f32 batch={batch} "
+              f"images_per_s={rate:.2f}", flush=True)
+
+    if "pytorch" in engines:
+        for batch in batches:
+            x = torch.randn(batch, 3, args.height, args.width)
+            with torch.no_grad():
+                report("pytorch", batch, measure(lambda: model(x), batch, args.seconds))
+
+    if "onnxruntime" in engines:
+        import onnxruntime as ort
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.onnx")
+            dummy = torch.randn(1, 3, args.height, args.width)
+            torch.onnx.export(model, dummy, path, input_names=["input"], output_names=["features"],
+                              dynamic_axes={"input": {0: "n"}, "features": {0: "n"}}, opset_version=17,
+                              dynamo=False)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            for batch in batches:
+                x = np.random.default_rng(0).standard_normal((batch, 3, args.height, args.width), dtype=np.float32)
+                report("onnxruntime", batch, measure(lambda: session.run(None, {"input": x}), batch, args.seconds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+//! Image decoding and Torchreid's test-time preprocessing: RGB, bilinear resize to H×W
+//! (bit-exact with Pillow), scale to [0, 1], ImageNet mean/std normalisation.
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::data::resample::resize_bilinear_rgb8;
+
+/// ImageNet channel means (RGB).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (RGB).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// An image that could not be turned into a network input.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read image {path}: {reason}")]
+pub struct ImageError {
+    /// The offending file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Network input size and the preprocessing that produces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Preprocess {
+    /// Input height in pixels.
+    pub height: u32,
+    /// Input width in pixels.
+    pub width: u32,
+}
+
+impl Default for Preprocess {
+    /// Torchreid's default ReID input, 256×128.
+    fn default() -> Self {
+        Self {
+            height: 256,
+            width: 128,
+        }
+    }
+}
+
+impl Preprocess {
+    /// Number of f32 values of one preprocessed image (`3 × H × W`).
+    pub fn len(&self) -> usize {
+        3 * self.height as usize * self.width as usize
+    }
+
+    /// Always false: an input has at least one pixel.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decodes `path` and preprocesses it into CHW f32 values.
+    pub fn load(&self, path: &Path) -> Result<Vec<f32>, ImageError> {
+        let rgb = decode_rgb(path)?;
+        self.apply(&rgb).map_err(|reason| ImageError {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Resizes and normalises a decoded RGB image into CHW f32 values.
+    pub fn apply(&self, rgb: &RgbImage) -> Result<Vec<f32>, String> {
+        let resized = self.resize(rgb)?;
+        let plane = self.height as usize * self.width as usize;
+        let mut out = vec![0.0f32; 3 * plane];
+        for (i, px) in resized.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = (px[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bilinear resize to H×W exactly as Pillow does it, as interleaved RGB bytes.
+    pub fn resize(&self, rgb: &RgbImage) -> Result<Vec<u8>, String> {
+        let (w, h) = rgb.dimensions();
+        if w == 0 || h == 0 {
+            return Err("image has no pixels".to_string());
+        }
+        Ok(resize_bilinear_rgb8(
+            rgb.as_raw(),
+            w as usize,
+            h as usize,
+            self.width as usize,
+            self.height as usize,
+        ))
+    }
+}
+
+/// Decodes an image file (format guessed from its content) to 8-bit RGB.
+///
+/// JPEGs go through libjpeg-turbo's decoder with its defaults, as in Pillow, so their pixels
+/// equal the ones Torchreid sees. A JPEG whose data stops before its end-of-image marker is an
+/// error, as in Pillow: the decoder would otherwise fill the missing part with grey.
+pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
+    let error = |reason: String| ImageError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let format = image::guess_format(&bytes).map_err(|e| error(e.to_string()))?;
+    if format == image::ImageFormat::Jpeg {
+        if !jpeg_is_complete(&bytes) {
+            return Err(error(
+                "truncated JPEG (no end-of-image marker after the image data)".into(),
+            ));
+        }
+        return decode_jpeg(&bytes).map_err(error);
+    }
+    let decoded =
+        image::load_from_memory_with_format(&bytes, format).map_err(|e| error(e.to_string()))?;
+    Ok(decoded.to_rgb8())
+}
+
+/// Decodes a JPEG to RGB with libjpeg-turbo (islow IDCT, fancy upsampling).
+fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
+    // libjpeg reports fatal errors by unwinding out of the decoder.
+    let decoded = std::panic::catch_unwind(|| -> std::io::Result<(usize, usize, Vec<u8>)> {
+        let mut started = mozjpeg::Decompress::new_mem(bytes)?.rgb()?;
+        let (width, height) = (started.width(), started.height());
+        let pixels = started.read_scanlines::<u8>()?;
+        started.finish()?;
+        Ok((width, height, pixels))
+    });
+    let (width, height, pixels) = match decoded {
+        Ok(result) => result.map_err(|e| e.to_string())?,
+        Err(panic) => {
+            return Err(panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "libjpeg failed".to_string()));
+        }
+    };
+    RgbImage::from_raw(width as u32, height as u32, pixels)
+        .ok_or_else(|| "libjpeg returned fewer pixels than the image size".to_string())
+}
+
+/// True if the last start-of-scan marker (FF DA) is followed by an end-of-image marker (FF D9).
+/// Entropy-coded data escapes 0xFF bytes, so these pairs only occur as markers.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_is_complete;
+
+    #[test]
+    fn jpeg_completeness_needs_an_end_marker_after_the_scan() {
+        assert!(jpeg_is_complete(&[
+            0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0x00, 0xFF, 0xD9
+        ]));
+        assert!(
+            jpeg_is_complete(&[0xFF, 0xDA, 1, 0xFF, 0xD9, 7, 7]),
+            "trailing bytes are fine"
+        );
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]));
+        assert!(
+            !jpeg_is_complete(&[0xFF, 0xD9, 0xFF, 0xDA, 1, 2]),
+            "thumbnail EOI before the scan"
+        );
+        assert!(!jpeg_is_complete(&[]));
+    }
+}

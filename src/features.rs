@@ -1,0 +1,139 @@
+//! Feature extraction: images → preprocessed batches (rayon, on a producer thread) → model →
+//! one feature row per readable image. Reports progress and can be cancelled between batches.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::data::image::{ImageError, Preprocess};
+use crate::models::{Model, ModelError};
+
+/// How far an extraction has come.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Images processed so far (including skipped ones).
+    pub done: usize,
+    /// Images in the whole run.
+    pub total: usize,
+    /// Images per second since the start.
+    pub images_per_s: f64,
+}
+
+/// Features of the readable images, in input order.
+#[derive(Debug, Default)]
+pub struct Extraction {
+    /// Row-major `[kept.len(), dim]` features.
+    pub features: Vec<f32>,
+    /// Feature length.
+    pub dim: usize,
+    /// The images that have a row, in row order.
+    pub kept: Vec<PathBuf>,
+    /// Images that could not be read, with the reason.
+    pub skipped: Vec<ImageError>,
+    /// False if the run was cancelled before the last batch.
+    pub complete: bool,
+}
+
+/// Extraction settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractOptions {
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// Input size and preprocessing.
+    pub preprocess: Preprocess,
+}
+
+/// One preprocessed batch: the images that decoded and their stacked CHW values.
+struct Batch {
+    paths: Vec<PathBuf>,
+    values: Vec<f32>,
+    skipped: Vec<ImageError>,
+}
+
+fn prepare_batch(paths: &[PathBuf], preprocess: Preprocess) -> Batch {
+    let loaded: Vec<(PathBuf, Result<Vec<f32>, ImageError>)> = paths
+        .par_iter()
+        .map(|p| (p.clone(), preprocess.load(p)))
+        .collect();
+    let mut batch = Batch {
+        paths: Vec::with_capacity(paths.len()),
+        values: Vec::with_capacity(paths.len() * preprocess.len()),
+        skipped: Vec::new(),
+    };
+    for (path, result) in loaded {
+        match result {
+            Ok(values) => {
+                batch.paths.push(path);
+                batch.values.extend_from_slice(&values);
+            }
+            Err(e) => batch.skipped.push(e),
+        }
+    }
+    batch
+}
+
+/// Extracts features of `paths` with `model`.
+///
+/// Unreadable images are skipped and listed in [`Extraction::skipped`]; the rest keep their
+/// order. `cancel` is checked between batches; a cancelled run returns the rows done so far.
+pub fn extract(
+    model: &Model,
+    paths: &[PathBuf],
+    options: ExtractOptions,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<Extraction, ModelError> {
+    let batch_size = options.batch_size.max(1);
+    let preprocess = options.preprocess;
+    let start = Instant::now();
+    let mut out = Extraction {
+        dim: model.name().feature_dim(),
+        complete: true,
+        ..Extraction::default()
+    };
+    std::thread::scope(|scope| {
+        // Two batches in flight: the next is decoded while the model runs the current one.
+        let (sender, receiver) = mpsc::sync_channel::<Batch>(1);
+        scope.spawn(move || {
+            for chunk in paths.chunks(batch_size) {
+                if cancel.load(Ordering::Relaxed)
+                    || sender.send(prepare_batch(chunk, preprocess)).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let mut done = 0;
+        for batch in receiver {
+            if cancel.load(Ordering::Relaxed) {
+                out.complete = false;
+                break;
+            }
+            done += batch.paths.len() + batch.skipped.len();
+            out.skipped.extend(batch.skipped);
+            if !batch.paths.is_empty() {
+                let shape = [
+                    batch.paths.len(),
+                    3,
+                    preprocess.height as usize,
+                    preprocess.width as usize,
+                ];
+                let rows = model.features(batch.values, shape)?;
+                out.features.extend_from_slice(&rows);
+                out.kept.extend(batch.paths);
+            }
+            on_progress(Progress {
+                done,
+                total: paths.len(),
+                images_per_s: done as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            });
+        }
+        if done < paths.len() {
+            out.complete = false;
+        }
+        Ok(out)
+    })
+}

@@ -1,0 +1,7 @@
+//! reidscope: person re-identification feature extraction, evaluation and inspection.
+
+pub mod backend;
+pub mod data;
+pub mod features;
+pub mod io;
+pub mod models;

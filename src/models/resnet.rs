@@ -1,0 +1,104 @@
+//! ResNet-50 as in torchvision / Torchreid (stride on the 3×3 conv), returning the 2048-d
+//! globally pooled feature map.
+
+use burn::tensor::Tensor;
+
+use crate::models::ModelError;
+use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool, relu, stem_max_pool};
+
+/// Blocks per stage of ResNet-50.
+const STAGE_BLOCKS: [usize; 4] = [3, 4, 6, 3];
+/// Bottleneck output channels are 4× the stage width.
+const EXPANSION: usize = 4;
+
+/// A bottleneck residual block.
+#[derive(Debug)]
+struct Bottleneck {
+    conv1: Conv,
+    conv2: Conv,
+    conv3: Conv,
+    downsample: Option<Conv>,
+}
+
+impl Bottleneck {
+    fn load(
+        loader: &mut Loader,
+        key: &str,
+        in_channels: usize,
+        width: usize,
+        stride: usize,
+    ) -> Result<Self, ModelError> {
+        let out_channels = width * EXPANSION;
+        let conv_bn = |loader: &mut Loader, n: usize, spec: ConvSpec| {
+            loader.conv_bn(&format!("{key}.conv{n}"), &format!("{key}.bn{n}"), spec)
+        };
+        let conv1 = conv_bn(loader, 1, ConvSpec::new(in_channels, width, 1))?;
+        let conv2 = conv_bn(loader, 2, ConvSpec::new(width, width, 3).stride(stride))?;
+        let conv3 = conv_bn(loader, 3, ConvSpec::new(width, out_channels, 1))?;
+        let downsample = if stride != 1 || in_channels != out_channels {
+            Some(loader.conv_bn(
+                &format!("{key}.downsample.0"),
+                &format!("{key}.downsample.1"),
+                ConvSpec::new(in_channels, out_channels, 1).stride(stride),
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            conv1,
+            conv2,
+            conv3,
+            downsample,
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let out = relu(self.conv1.forward(x.clone()));
+        let out = relu(self.conv2.forward(out));
+        let out = self.conv3.forward(out);
+        let identity = match &self.downsample {
+            Some(down) => down.forward(x),
+            None => x,
+        };
+        relu(out + identity)
+    }
+}
+
+/// ResNet-50 feature extractor.
+#[derive(Debug)]
+pub struct ResNet50 {
+    stem: Conv,
+    blocks: Vec<Bottleneck>,
+}
+
+impl ResNet50 {
+    /// Builds the network; `last_stride` is the stride of `layer4` (2 in torchvision, 1 in the
+    /// triplet-loss baseline).
+    pub fn load(loader: &mut Loader, last_stride: usize) -> Result<Self, ModelError> {
+        let stem = loader.conv_bn("conv1", "bn1", ConvSpec::new(3, 64, 7).stride(2))?;
+        let mut blocks = Vec::new();
+        let mut in_channels = 64;
+        for (stage, &count) in STAGE_BLOCKS.iter().enumerate() {
+            let width = 64 << stage;
+            let first_stride = match stage {
+                0 => 1,
+                3 => last_stride,
+                _ => 2,
+            };
+            for index in 0..count {
+                let stride = if index == 0 { first_stride } else { 1 };
+                let key = format!("layer{}.{index}", stage + 1);
+                blocks.push(Bottleneck::load(loader, &key, in_channels, width, stride)?);
+                in_channels = width * EXPANSION;
+            }
+        }
+        Ok(Self { stem, blocks })
+    }
+
+    /// Eval-mode forward pass: `[n, 3, h, w] → [n, 2048]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = stem_max_pool(relu(self.stem.forward(x)));
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        global_avg_pool(x)
+    }
+}

@@ -1,0 +1,105 @@
+//! Wrong or malformed checkpoints give errors naming the file, the key and the shapes.
+
+mod common;
+
+use common::*;
+use reidscope::models::{BuildOptions, Model, ModelError, ModelName};
+
+fn load(name: ModelName, file: &str) -> Result<Model, ModelError> {
+    Model::from_checkpoint(
+        name,
+        &fixture(file),
+        BuildOptions::default(),
+        &cpu_backend(),
+    )
+}
+
+#[test]
+fn shape_mismatch_names_key_and_both_shapes() {
+    let err = load(ModelName::OsnetX1_0, "osnet_x0_25.pth").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ModelError::ShapeMismatch { .. }), "{text}");
+    assert!(text.contains("osnet_x0_25.pth"), "{text}");
+    assert!(text.contains("'conv1.conv.weight'"), "{text}");
+    assert!(
+        text.contains("[16, 3, 7, 7]") && text.contains("[64, 3, 7, 7]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_key_names_the_first_one() {
+    let err = load(ModelName::Resnet50, "osnet_x0_25.pth").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ModelError::MissingKey { .. }), "{text}");
+    assert!(
+        text.contains("'conv1.weight'") && text.contains("[64, 3, 7, 7]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn instance_norm_model_on_batch_norm_checkpoint_is_refused() {
+    let err = load(ModelName::OsnetIbnX1_0, "osnet_x1_0.pth").unwrap_err();
+    assert!(err.to_string().contains("IN.weight"), "{err}");
+}
+
+#[test]
+fn unexpected_key_is_reported_with_its_shape() {
+    let err = load(ModelName::OsnetX0_25, "osnet_x0_25_extra_key.pth").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ModelError::UnexpectedKey { .. }), "{text}");
+    assert!(
+        text.contains("'extra.weight'") && text.contains("[4, 3]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn python_objects_among_the_weights_are_refused() {
+    let err = load(ModelName::OsnetX0_25, "foreign_object.pth").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("foreign_object.pth") && text.contains("datetime"),
+        "{text}"
+    );
+}
+
+#[test]
+fn garbage_and_truncated_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pth");
+    std::fs::write(&garbage, b"this is not a checkpoint at all").unwrap();
+    let truncated = dir.path().join("truncated.pth");
+    let full = std::fs::read(fixture("osnet_x0_25.pth")).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    for path in [&garbage, &truncated, &dir.path().join("absent.pth")] {
+        let err = Model::from_checkpoint(
+            ModelName::OsnetX0_25,
+            path,
+            BuildOptions::default(),
+            &cpu_backend(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&*path.file_name().unwrap().to_string_lossy()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn invalid_last_stride_is_refused() {
+    let options = BuildOptions {
+        last_stride: Some(3),
+    };
+    let err = Model::from_checkpoint(
+        ModelName::Resnet50,
+        &fixture("resnet50.pth"),
+        options,
+        &cpu_backend(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--last-stride"), "{err}");
+}

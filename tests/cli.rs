@@ -1,0 +1,208 @@
+//! The `reidscope` binary: extract, bench and devices, including bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn reidscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args(args)
+        .output()
+        .expect("run reidscope")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A folder with the fixture images plus an empty, a truncated and a non-image file.
+fn image_folder_with_broken_files(dir: &Path) {
+    for path in reidscope::data::list_images(&fixture("images")).unwrap() {
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.join("0000_empty.jpg"), b"").unwrap();
+    let jpeg = std::fs::read(fixture("images/0003_c1s1_000003_00.jpg")).unwrap();
+    std::fs::write(dir.join("0001_truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    std::fs::write(dir.join("0002_text.png"), b"hello, not a png").unwrap();
+    std::fs::write(dir.join("readme.txt"), b"ignored").unwrap();
+}
+
+#[test]
+fn extract_skips_unreadable_images_and_matches_torchreid() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    image_folder_with_broken_files(&images);
+    let out = dir.path().join("feats.npy");
+    let output = reidscope(&[
+        "extract",
+        "--model",
+        "osnet_x0_25",
+        "--weights",
+        fixture("osnet_x0_25.pth").to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--batch",
+        "3",
+    ]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    for broken in ["0000_empty.jpg", "0001_truncated.jpg", "0002_text.png"] {
+        assert!(err.contains(broken), "stderr does not name {broken}: {err}");
+    }
+
+    let names = std::fs::read_to_string(dir.path().join("feats.npy.files.txt")).unwrap();
+    let expected_names: Vec<String> = reidscope::data::list_images(&fixture("images"))
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.lines().collect::<Vec<_>>(), expected_names);
+
+    let (got, shape) = read_npy_f32(&out);
+    assert_eq!(shape, [expected_names.len(), 512]);
+    let (expected, _) = read_npy_f32(&fixture("images_osnet_x0_25.npy"));
+    for ((g, e), name) in got
+        .chunks(512)
+        .zip(expected.chunks(512))
+        .zip(&expected_names)
+    {
+        // Decoding and resizing are bit-exact with Pillow: fp32 tolerance end to end.
+        let diff = max_abs_diff(g, e);
+        assert!(
+            diff <= 1e-4 * max_abs(e),
+            "{name}: max-abs difference {diff}"
+        );
+    }
+}
+
+#[test]
+fn extract_with_a_bad_checkpoint_fails_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("feats.npy");
+    let output = reidscope(&[
+        "extract",
+        "--model",
+        "osnet_x1_0",
+        "--weights",
+        fixture("osnet_x0_25.pth").to_str().unwrap(),
+        "--images",
+        fixture("images").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("osnet_x0_25.pth") && err.contains("conv1.conv.weight"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "no output on failure");
+}
+
+#[test]
+fn extract_with_an_unknown_model_lists_the_known_ones() {
+    let output = reidscope(&[
+        "extract",
+        "--model",
+        "osnet_x9",
+        "--weights",
+        "w.pth",
+        "--images",
+        ".",
+        "--out",
+        "f.npy",
+    ]);
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("osnet_x9") && err.contains("osnet_ibn_x1_0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn f16_on_the_cpu_backend_is_a_clear_error() {
+    let output = reidscope(&[
+        "bench",
+        "--model",
+        "osnet_x0_25",
+        "--device",
+        "cpu",
+        "--precision",
+        "f16",
+        "--seconds",
+        "0",
+    ]);
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(err.contains("f16") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bench_prints_one_parseable_line_per_configuration() {
+    let output = reidscope(&[
+        "bench",
+        "--model",
+        "osnet_x0_25",
+        "--device",
+        "cpu",
+        "--precision",
+        "f32",
+        "--batch",
+        "1,2",
+        "--seconds",
+        "0.2",
+        "--height",
+        "64",
+        "--width",
+        "32",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, batch) in lines.iter().zip([1, 2]) {
+        let fields: Vec<(&str, &str)> = line
+            .split_whitespace()
+            .map(|kv| kv.split_once('=').expect("key=value"))
+            .collect();
+        let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            ["model", "device", "precision", "batch", "images_per_s"]
+        );
+        assert_eq!(fields[0].1, "osnet_x0_25");
+        assert_eq!(fields[1].1, "cpu");
+        assert_eq!(fields[3].1, batch.to_string());
+        let rate: f64 = fields[4].1.parse().unwrap();
+        assert!(rate > 0.0, "{line}");
+    }
+}
+
+#[test]
+fn devices_lists_the_cpu_backend_and_any_adapter() {
+    let output = reidscope(&["devices"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("cpu: flex"), "{stdout}");
+    if wgpu_required() {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("gpu: ") && l.contains("f16=")),
+            "{stdout}"
+        );
+    }
+}

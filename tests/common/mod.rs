@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: fixtures, `.npy` reading, backends under test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use reidscope::backend::{Backend, DeviceChoice, Precision, wgpu_adapters};
+
+/// Path of a committed fixture.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Path of a file under the repository root.
+pub fn repo_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+/// Reads an `.npy` file of f32 values: (values, shape).
+pub fn read_npy_f32(path: &Path) -> (Vec<f32>, Vec<usize>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy");
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    (npy.into_vec::<f32>().expect("f32 npy"), shape)
+}
+
+/// Reads an `.npy` file of u8 values: (values, shape).
+pub fn read_npy_u8(path: &Path) -> (Vec<u8>, Vec<usize>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy");
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    (npy.into_vec::<u8>().expect("u8 npy"), shape)
+}
+
+/// True when the environment demands the wgpu code paths (CI sets `REIDSCOPE_REQUIRE_WGPU=1`).
+pub fn wgpu_required() -> bool {
+    std::env::var("REIDSCOPE_REQUIRE_WGPU").is_ok_and(|v| v == "1")
+}
+
+/// The wgpu backend in `precision`, if this machine has an adapter. With
+/// `REIDSCOPE_REQUIRE_WGPU=1` a missing adapter (or missing f16 support) fails the test
+/// instead of skipping it.
+pub fn wgpu_backend(precision: Precision) -> Option<Backend> {
+    if wgpu_adapters().is_empty() {
+        assert!(
+            !wgpu_required(),
+            "REIDSCOPE_REQUIRE_WGPU=1 but wgpu found no adapter"
+        );
+        eprintln!("note: no wgpu adapter, wgpu part of this test not run");
+        return None;
+    }
+    match Backend::select(DeviceChoice::Gpu, precision) {
+        Ok(backend) => Some(backend),
+        Err(e) => {
+            assert!(!wgpu_required(), "REIDSCOPE_REQUIRE_WGPU=1 but {e}");
+            eprintln!("note: {e}; wgpu {precision} part of this test not run");
+            None
+        }
+    }
+}
+
+/// The native CPU backend.
+pub fn cpu_backend() -> Backend {
+    Backend::select(DeviceChoice::Cpu, Precision::F32).expect("flex backend")
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Largest absolute value.
+pub fn max_abs(a: &[f32]) -> f32 {
+    a.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// Cosine similarity of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
