@@ -27,7 +27,7 @@ pub fn write_atomic(
 
 /// Writes a row-major `[rows, cols]` f32 matrix as a C-order `.npy` file.
 pub fn write_npy_f32(path: &Path, values: &[f32], cols: usize) -> std::io::Result<()> {
-    let rows = if cols == 0 { 0 } else { values.len() / cols };
+    let rows = values.len().checked_div(cols).unwrap_or(0);
     write_atomic(path, |w| {
         let mut writer = npyz::WriteOptions::<f32>::new()
             .default_dtype()

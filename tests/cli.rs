@@ -14,6 +14,36 @@ fn reidscope(args: &[&str]) -> Output {
         .expect("run reidscope")
 }
 
+/// Runs reidscope with the whitespace-separated arguments of `line`.
+fn reidscope_line(line: &str) -> Output {
+    reidscope(&line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// `reidscope extract` on the CPU backend.
+fn extract_on_cpu(
+    model: &str,
+    weights: &Path,
+    images: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "extract",
+        "--model",
+        model,
+        "--weights",
+        weights.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    reidscope(&args)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -37,21 +67,13 @@ fn extract_skips_unreadable_images_and_matches_torchreid() {
     std::fs::create_dir(&images).unwrap();
     image_folder_with_broken_files(&images);
     let out = dir.path().join("feats.npy");
-    let output = reidscope(&[
-        "extract",
-        "--model",
+    let output = extract_on_cpu(
         "osnet_x0_25",
-        "--weights",
-        fixture("osnet_x0_25.pth").to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--batch",
-        "3",
-    ]);
+        &fixture("osnet_x0_25.pth"),
+        &images,
+        &out,
+        &["--batch", "3"],
+    );
     let err = stderr(&output);
     assert!(output.status.success(), "{err}");
     for broken in ["0000_empty.jpg", "0001_truncated.jpg", "0002_text.png"] {
@@ -87,19 +109,13 @@ fn extract_skips_unreadable_images_and_matches_torchreid() {
 fn extract_with_a_bad_checkpoint_fails_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("feats.npy");
-    let output = reidscope(&[
-        "extract",
-        "--model",
+    let output = extract_on_cpu(
         "osnet_x1_0",
-        "--weights",
-        fixture("osnet_x0_25.pth").to_str().unwrap(),
-        "--images",
-        fixture("images").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+        &fixture("osnet_x0_25.pth"),
+        &fixture("images"),
+        &out,
+        &[],
+    );
     let err = stderr(&output);
     assert!(!output.status.success());
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -113,17 +129,13 @@ fn extract_with_a_bad_checkpoint_fails_with_one_clear_line() {
 
 #[test]
 fn extract_with_an_unknown_model_lists_the_known_ones() {
-    let output = reidscope(&[
-        "extract",
-        "--model",
+    let output = extract_on_cpu(
         "osnet_x9",
-        "--weights",
-        "w.pth",
-        "--images",
-        ".",
-        "--out",
-        "f.npy",
-    ]);
+        Path::new("w.pth"),
+        Path::new("."),
+        Path::new("f.npy"),
+        &[],
+    );
     let err = stderr(&output);
     assert!(!output.status.success());
     assert!(
@@ -134,17 +146,8 @@ fn extract_with_an_unknown_model_lists_the_known_ones() {
 
 #[test]
 fn f16_on_the_cpu_backend_is_a_clear_error() {
-    let output = reidscope(&[
-        "bench",
-        "--model",
-        "osnet_x0_25",
-        "--device",
-        "cpu",
-        "--precision",
-        "f16",
-        "--seconds",
-        "0",
-    ]);
+    let output =
+        reidscope_line("bench --model osnet_x0_25 --device cpu --precision f16 --seconds 0");
     let err = stderr(&output);
     assert!(!output.status.success());
     assert!(err.contains("f16") && !err.contains("panicked"), "{err}");
@@ -152,23 +155,9 @@ fn f16_on_the_cpu_backend_is_a_clear_error() {
 
 #[test]
 fn bench_prints_one_parseable_line_per_configuration() {
-    let output = reidscope(&[
-        "bench",
-        "--model",
-        "osnet_x0_25",
-        "--device",
-        "cpu",
-        "--precision",
-        "f32",
-        "--batch",
-        "1,2",
-        "--seconds",
-        "0.2",
-        "--height",
-        "64",
-        "--width",
-        "32",
-    ]);
+    let output = reidscope_line(
+        "bench --model osnet_x0_25 --device cpu --precision f32 --batch 1,2 --seconds 0.2 --height 64 --width 32",
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();

@@ -177,9 +177,9 @@ pub struct Model {
 
 #[derive(Debug)]
 enum Network {
-    OsNet(osnet::OsNet),
-    ResNet(resnet::ResNet50),
-    MobileNetV2(mobilenetv2::MobileNetV2),
+    OsNet(Box<osnet::OsNet>),
+    ResNet(Box<resnet::ResNet50>),
+    MobileNetV2(Box<mobilenetv2::MobileNetV2>),
 }
 
 impl Model {
@@ -232,16 +232,15 @@ impl Model {
         let mut loader = Loader::new(source, backend);
         let network = match name {
             ModelName::Resnet50 => {
-                Network::ResNet(resnet::ResNet50::load(&mut loader, last_stride)?)
+                Network::ResNet(Box::new(resnet::ResNet50::load(&mut loader, last_stride)?))
             }
-            ModelName::Mobilenetv2X1_0 => Network::MobileNetV2(mobilenetv2::MobileNetV2::load(
-                &mut loader,
-                mobilenet_graph,
-            )?),
-            osnet_name => Network::OsNet(osnet::OsNet::load(
+            ModelName::Mobilenetv2X1_0 => Network::MobileNetV2(Box::new(
+                mobilenetv2::MobileNetV2::load(&mut loader, mobilenet_graph)?,
+            )),
+            osnet_name => Network::OsNet(Box::new(osnet::OsNet::load(
                 &mut loader,
                 osnet::Variant::of(osnet_name),
-            )?),
+            )?)),
         };
         source.finish()?;
         Ok(Self {
