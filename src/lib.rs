@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod eval;
 pub mod features;
 pub mod io;
 pub mod models;

@@ -87,3 +87,10 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
 }
+
+/// Reads an `.npy` file of i64 values.
+pub fn read_npy_i64(path: &Path) -> Vec<i64> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy");
+    npy.into_vec::<i64>().expect("i64 npy")
+}
