@@ -195,3 +195,23 @@ fn devices_lists_the_cpu_backend_and_any_adapter() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn written_files_are_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("feats.npy");
+    let output = extract_on_cpu(
+        "osnet_x0_25",
+        &fixture("osnet_x0_25.pth"),
+        &fixture("images"),
+        &out,
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    for path in [out.clone(), dir.path().join("feats.npy.files.txt")] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o044, 0o044, "{}: mode {mode:o}", path.display());
+    }
+}
