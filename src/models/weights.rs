@@ -73,7 +73,7 @@ impl WeightSource for RandomWeights {
         let n: usize = shape.iter().product();
         let (low, high) = if key.ends_with("running_var") {
             (0.5, 1.5)
-        } else if shape.len() == 1 && (key.ends_with(".weight") || key.ends_with("gamma")) {
+        } else if shape.len() == 1 && key.ends_with(".weight") {
             (0.8, 1.2)
         } else if shape.len() == 1 {
             (-0.1, 0.1)
