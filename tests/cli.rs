@@ -88,9 +88,9 @@ fn extract_skips_unreadable_images_and_matches_torchreid() {
         .collect();
     assert_eq!(names.lines().collect::<Vec<_>>(), expected_names);
 
-    let (got, shape) = read_npy_f32(&out);
+    let (got, shape) = read_npy::<f32>(&out);
     assert_eq!(shape, [expected_names.len(), 512]);
-    let (expected, _) = read_npy_f32(&fixture("images_osnet_x0_25.npy"));
+    let (expected, _) = read_npy::<f32>(&fixture("images_osnet_x0_25.npy"));
     for ((g, e), name) in got
         .chunks(512)
         .zip(expected.chunks(512))

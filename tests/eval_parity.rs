@@ -7,8 +7,8 @@ use common::*;
 use reidscope::eval::rank::{Label, evaluate_market};
 
 fn labels(pids: &str, camids: &str) -> Vec<Label> {
-    let pids = read_npy_i64(&fixture(pids));
-    let camids = read_npy_i64(&fixture(camids));
+    let (pids, _) = read_npy::<i64>(&fixture(pids));
+    let (camids, _) = read_npy::<i64>(&fixture(camids));
     pids.into_iter()
         .zip(camids)
         .map(|(pid, camid)| Label { pid, camid })
@@ -17,7 +17,7 @@ fn labels(pids: &str, camids: &str) -> Vec<Label> {
 
 #[test]
 fn market_protocol_matches_torchreid_evaluate_rank() {
-    let (distances, shape) = read_npy_f32(&fixture("eval/distmat.npy"));
+    let (distances, shape) = read_npy::<f32>(&fixture("eval/distmat.npy"));
     let queries = labels("eval/q_pids.npy", "eval/q_camids.npy");
     let gallery = labels("eval/g_pids.npy", "eval/g_camids.npy");
     assert_eq!(shape, [queries.len(), gallery.len()]);

@@ -18,7 +18,7 @@ const FP16_MIN_COSINE: f64 = 0.999;
 fn run(name: ModelName, weights: &Path, options: BuildOptions, backend: &Backend) -> Vec<f32> {
     let model = Model::from_checkpoint(name, weights, options, backend)
         .unwrap_or_else(|e| panic!("{name} on {}: {e}", backend.description));
-    let (input, shape) = read_npy_f32(&fixture("input.npy"));
+    let (input, shape) = read_npy::<f32>(&fixture("input.npy"));
     model
         .features(input, [shape[0], shape[1], shape[2], shape[3]])
         .expect("forward pass")
@@ -40,7 +40,7 @@ fn check(name: ModelName, weights: &str, reference: &str, options: BuildOptions)
     } else {
         fixture(weights)
     };
-    let (expected, shape) = read_npy_f32(&fixture(reference));
+    let (expected, shape) = read_npy::<f32>(&fixture(reference));
     assert_eq!(shape[1], name.feature_dim(), "reference feature length");
 
     let cpu = run(name, &weights, options, &cpu_backend());

@@ -12,7 +12,7 @@ fn fixture_images() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn resize_matches_pillow_bilinear() {
-    let (expected, shape) = read_npy_u8(&fixture("images_resized.npy"));
+    let (expected, shape) = read_npy::<u8>(&fixture("images_resized.npy"));
     let per_image = shape[1] * shape[2] * shape[3];
     let images = fixture_images();
     assert_eq!(images.len(), shape[0]);
@@ -38,7 +38,7 @@ fn resize_matches_pillow_bilinear() {
 
 #[test]
 fn normalised_input_matches_torchreid_transform() {
-    let (expected, shape) = read_npy_f32(&fixture("images_input.npy"));
+    let (expected, shape) = read_npy::<f32>(&fixture("images_input.npy"));
     let per_image = shape[1] * shape[2] * shape[3];
     for (i, path) in fixture_images().iter().enumerate() {
         let got = Preprocess::default().load(path).unwrap();

@@ -18,20 +18,15 @@ pub fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-/// Reads an `.npy` file of f32 values: (values, shape).
-pub fn read_npy_f32(path: &Path) -> (Vec<f32>, Vec<usize>) {
+/// Reads an `.npy` file: (values, shape).
+pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> (Vec<T>, Vec<usize>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy");
     let shape = npy.shape().iter().map(|&d| d as usize).collect();
-    (npy.into_vec::<f32>().expect("f32 npy"), shape)
-}
-
-/// Reads an `.npy` file of u8 values: (values, shape).
-pub fn read_npy_u8(path: &Path) -> (Vec<u8>, Vec<usize>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy");
-    let shape = npy.shape().iter().map(|&d| d as usize).collect();
-    (npy.into_vec::<u8>().expect("u8 npy"), shape)
+    let values = npy
+        .into_vec::<T>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (values, shape)
 }
 
 /// True when the environment demands the wgpu code paths (CI sets `REIDSCOPE_REQUIRE_WGPU=1`).
@@ -86,11 +81,4 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
-}
-
-/// Reads an `.npy` file of i64 values.
-pub fn read_npy_i64(path: &Path) -> Vec<i64> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy");
-    npy.into_vec::<i64>().expect("i64 npy")
 }
