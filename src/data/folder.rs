@@ -1,0 +1,53 @@
+//! Custom datasets: a CSV file `path,pid,camid,split` (paths relative to the CSV's folder,
+//! split `query`, `gallery` or `train`, camid 0-based, optional header line).
+
+use std::path::Path;
+
+use super::{DataError, Sample, Split};
+
+/// Reads a CSV dataset description.
+pub(super) fn read_csv(csv: &Path) -> Result<Split, DataError> {
+    let text = std::fs::read_to_string(csv).map_err(DataError::io(csv))?;
+    let base = csv.parent().unwrap_or(Path::new("."));
+    let mut split = Split::default();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || (index == 0 && line.starts_with("path,")) {
+            continue;
+        }
+        let bad = |message: String| DataError::Line {
+            path: csv.to_path_buf(),
+            line: index + 1,
+            message,
+        };
+        // Split from the right so that paths may contain commas.
+        let fields: Vec<&str> = line.rsplitn(4, ',').collect();
+        let [split_name, camid, pid, path] = fields[..] else {
+            return Err(bad(format!(
+                "expected `path,pid,camid,split` (4 fields), got `{line}`"
+            )));
+        };
+        let int = |what: &str, value: &str| {
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| bad(format!("{what} `{value}` is not an integer")))
+        };
+        let sample = Sample {
+            path: base.join(path.trim()),
+            pid: int("pid", pid)?,
+            camid: int("camid", camid)?,
+        };
+        match split_name.trim() {
+            "query" => split.query.push(sample),
+            "gallery" => split.gallery.push(sample),
+            "train" => split.train.push(sample),
+            other => {
+                return Err(bad(format!(
+                    "split `{other}`: expected query, gallery or train"
+                )));
+            }
+        }
+    }
+    Ok(split)
+}
