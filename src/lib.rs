@@ -6,3 +6,4 @@ pub mod eval;
 pub mod features;
 pub mod io;
 pub mod models;
+pub mod report;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod cli;
+
 use reidscope::backend::{Backend, DeviceChoice, Precision, wgpu_adapters};
 use reidscope::data::image::Preprocess;
 use reidscope::data::list_images;
@@ -31,6 +33,8 @@ struct Cli {
 enum Command {
     /// Extract eval-mode features of every image in a folder into a .npy file.
     Extract(ExtractArgs),
+    /// Metrics (CMC, mAP, mINP) of saved query/gallery features and labels.
+    Metrics(cli::metrics::MetricsArgs),
     /// Measure inference throughput (images/s) per device, precision and batch size.
     Bench(BenchArgs),
     /// List compute devices and whether they support f16.
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Extract(args) => run_extract(args),
+        Command::Metrics(args) => cli::metrics::run(args),
         Command::Bench(args) => run_bench(args),
         Command::Devices => run_devices(),
     };

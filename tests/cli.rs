@@ -3,16 +3,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
-
-fn reidscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reidscope"))
-        .args(args)
-        .output()
-        .expect("run reidscope")
-}
 
 /// Runs reidscope with the whitespace-separated arguments of `line`.
 fn reidscope_line(line: &str) -> Output {

@@ -17,6 +17,29 @@ pub enum EvalError {
         /// Actual length.
         found: usize,
     },
+    /// A feature matrix is not a whole number of rows.
+    #[error("{what}: {found} values are not a whole number of rows of {dim}")]
+    Shape {
+        /// Which input.
+        what: &'static str,
+        /// Number of values.
+        found: usize,
+        /// Row length.
+        dim: usize,
+    },
+    /// A feature is NaN or infinite.
+    #[error("{what}: row {row}, column {column} is not a finite number")]
+    NotFinite {
+        /// Which input.
+        what: &'static str,
+        /// 0-based row.
+        row: usize,
+        /// 0-based column.
+        column: usize,
+    },
+    /// Stopped on request.
+    #[error("evaluation cancelled")]
+    Cancelled,
     /// No query has a relevant gallery sample.
     #[error("no query has a matching gallery sample from another camera; nothing to evaluate")]
     NoValidQuery,
@@ -44,34 +67,83 @@ pub struct QueryOutcome {
     pub relevant: usize,
 }
 
-/// Scores one query from its gallery order (indices into `gallery`, best first).
-/// `None` when the query has no relevant sample (not a valid query).
-pub fn score_query(order: &[usize], query: Label, gallery: &[Label]) -> Option<QueryOutcome> {
-    let mut hits = 0usize;
-    let mut precision_sum = 0.0f64;
-    let mut first_hit = None;
-    let mut last_hit = 0usize;
-    let mut rank = 0usize;
-    for &g in order {
-        let label = gallery[g];
-        if label.pid == query.pid && label.camid == query.camid {
-            continue; // junk: same identity seen by the same camera
+/// Orders gallery entries by distance, ties by index (the order of a stable sort).
+fn ranks_before(row: &[f32], a: usize, b: usize) -> bool {
+    row[a].total_cmp(&row[b]).then(a.cmp(&b)).is_lt()
+}
+
+/// The relevant gallery samples of one query (same identity, other camera) as
+/// `(gallery index, 0-based rank)`, best first. Ranks count only non-junk samples: gallery
+/// samples of the query's identity seen by the query's camera are removed before ranking.
+///
+/// Runs in one pass over the row without sorting it: each irrelevant sample is placed between
+/// the (sorted) relevant ones by binary search.
+pub fn relevant_ranks(row: &[f32], query: Label, gallery: &[Label]) -> Vec<(usize, usize)> {
+    let mut relevant: Vec<usize> = (0..gallery.len())
+        .filter(|&g| gallery[g].pid == query.pid && gallery[g].camid != query.camid)
+        .collect();
+    let Some(&last) = relevant
+        .iter()
+        .max_by(|&&a, &&b| row[a].total_cmp(&row[b]).then(a.cmp(&b)))
+    else {
+        return Vec::new();
+    };
+    relevant.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+    // between[p]: irrelevant samples ranked after relevant[p - 1] and before relevant[p].
+    let mut between = vec![0usize; relevant.len()];
+    for (g, label) in gallery.iter().enumerate() {
+        if label.pid == query.pid || !ranks_before(row, g, last) {
+            continue;
         }
-        if label.pid == query.pid {
-            hits += 1;
-            precision_sum += hits as f64 / (rank + 1) as f64;
-            first_hit.get_or_insert(rank);
-            last_hit = rank;
-        }
-        rank += 1;
+        between[relevant.partition_point(|&r| ranks_before(row, r, g))] += 1;
     }
-    let first_hit = first_hit?;
+    let mut irrelevant_before = 0;
+    relevant
+        .iter()
+        .zip(&between)
+        .enumerate()
+        .map(|(position, (&g, &count))| {
+            irrelevant_before += count;
+            (g, position + irrelevant_before)
+        })
+        .collect()
+}
+
+/// Scores one query from the ranks of its relevant samples (ascending, as from
+/// [`relevant_ranks`]). `None` when there is none (not a valid query).
+pub fn score_ranks(ranks: &[(usize, usize)]) -> Option<QueryOutcome> {
+    let first_hit = ranks.first()?.1;
+    let last_hit = ranks.last()?.1;
+    let precision_sum: f64 = ranks
+        .iter()
+        .enumerate()
+        .map(|(hits, &(_, rank))| (hits + 1) as f64 / (rank + 1) as f64)
+        .sum();
+    let n = ranks.len();
     Some(QueryOutcome {
-        ap: precision_sum / hits as f64,
-        inp: hits as f64 / (last_hit + 1) as f64,
+        ap: precision_sum / n as f64,
+        inp: n as f64 / (last_hit + 1) as f64,
         first_hit,
-        relevant: hits,
+        relevant: n,
     })
+}
+
+/// Scores one query from its row of distances to the gallery.
+pub fn score_row(row: &[f32], query: Label, gallery: &[Label]) -> Option<QueryOutcome> {
+    score_ranks(&relevant_ranks(row, query, gallery))
+}
+
+/// The `k` nearest gallery indices of a distance row, best first (ties by index).
+pub fn top_k(row: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    let k = k.min(row.len());
+    let by_rank = |a: &usize, b: &usize| row[*a].total_cmp(&row[*b]).then(a.cmp(b));
+    if k < row.len() && k > 0 {
+        order.select_nth_unstable_by(k - 1, by_rank);
+    }
+    order.truncate(k);
+    order.sort_by(by_rank);
+    order
 }
 
 /// Aggregate metrics over all queries.
@@ -117,44 +189,70 @@ pub fn aggregate(outcomes: &[Option<QueryOutcome>], max_rank: usize) -> Result<M
     })
 }
 
-/// Market-1501 evaluation of a row-major `[queries, gallery]` distance matrix.
-///
-/// Ties are ranked by gallery index (a stable sort). Like Torchreid, `max_rank` is reduced to
-/// the gallery size when the gallery is smaller.
-pub fn evaluate_market(
-    distances: &[f32],
-    queries: &[Label],
-    gallery: &[Label],
-    max_rank: usize,
-) -> Result<(Metrics, Vec<Option<QueryOutcome>>), EvalError> {
-    let expected = queries.len() * gallery.len();
-    if distances.len() != expected {
-        return Err(EvalError::Length {
-            what: "distance matrix",
-            expected,
-            found: distances.len(),
-        });
-    }
-    let outcomes: Vec<Option<QueryOutcome>> = queries
-        .iter()
-        .enumerate()
-        .map(|(q, &query)| {
-            let row = &distances[q * gallery.len()..(q + 1) * gallery.len()];
-            let mut order: Vec<usize> = (0..gallery.len()).collect();
-            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]));
-            score_query(&order, query, gallery)
-        })
-        .collect();
-    let metrics = aggregate(&outcomes, max_rank.min(gallery.len()))?;
-    Ok((metrics, outcomes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn label(pid: i64, camid: i64) -> Label {
         Label { pid, camid }
+    }
+
+    /// Scores a query whose gallery order is given explicitly.
+    fn score_query(order: &[usize], query: Label, gallery: &[Label]) -> Option<QueryOutcome> {
+        let mut row = vec![0.0; gallery.len()];
+        for (rank, &g) in order.iter().enumerate() {
+            row[g] = rank as f32;
+        }
+        score_row(&row, query, gallery)
+    }
+
+    /// The definition: sort the whole row, drop junk, walk down the list.
+    fn score_by_sorting(row: &[f32], query: Label, gallery: &[Label]) -> Option<QueryOutcome> {
+        let mut order: Vec<usize> = (0..row.len()).collect();
+        order.sort_by(|&a, &b| row[a].total_cmp(&row[b]));
+        let kept: Vec<usize> = order
+            .into_iter()
+            .filter(|&g| !(gallery[g].pid == query.pid && gallery[g].camid == query.camid))
+            .collect();
+        let ranks: Vec<(usize, usize)> = kept
+            .iter()
+            .enumerate()
+            .filter(|&(_, &g)| gallery[g].pid == query.pid)
+            .map(|(rank, &g)| (g, rank))
+            .collect();
+        score_ranks(&ranks)
+    }
+
+    #[test]
+    fn one_pass_ranking_equals_full_sort_with_ties() {
+        let mut state = 12345u64;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        for _ in 0..300 {
+            let size = 1 + next(40) as usize;
+            let gallery: Vec<Label> = (0..size)
+                .map(|_| label(next(4) as i64, next(3) as i64))
+                .collect();
+            // Few distinct values: many ties.
+            let row: Vec<f32> = (0..size).map(|_| next(6) as f32 * 0.5).collect();
+            let query = label(next(4) as i64, next(3) as i64);
+            assert_eq!(
+                score_row(&row, query, &gallery),
+                score_by_sorting(&row, query, &gallery)
+            );
+        }
+    }
+
+    #[test]
+    fn top_k_is_sorted_with_ties_by_index() {
+        let row = [0.5, 0.1, 0.5, 0.3, 0.1];
+        assert_eq!(top_k(&row, 3), vec![1, 4, 3]);
+        assert_eq!(top_k(&row, 10), vec![1, 4, 3, 0, 2]);
+        assert!(top_k(&row, 0).is_empty());
     }
 
     #[test]
@@ -202,23 +300,5 @@ mod tests {
             aggregate(&[None], 5),
             Err(EvalError::NoValidQuery)
         ));
-    }
-
-    #[test]
-    fn ties_rank_by_gallery_index_and_max_rank_is_capped() {
-        let gallery = [label(2, 2), label(1, 2)];
-        let (metrics, outcomes) =
-            evaluate_market(&[0.5, 0.5], &[label(1, 1)], &gallery, 50).unwrap();
-        assert_eq!(outcomes[0].unwrap().first_hit, 1);
-        assert_eq!(metrics.cmc, vec![0.0, 1.0]);
-    }
-
-    #[test]
-    fn wrong_matrix_size_is_an_error() {
-        let err = evaluate_market(&[0.0; 3], &[label(1, 1)], &[label(1, 2); 2], 5).unwrap_err();
-        assert!(
-            err.to_string().contains("expected 2 entries, got 3"),
-            "{err}"
-        );
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use reidscope::backend::{Backend, DeviceChoice, Precision, wgpu_adapters};
 
@@ -11,6 +12,14 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// Runs the `reidscope` binary with `args`.
+pub fn reidscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args(args)
+        .output()
+        .expect("run reidscope")
 }
 
 /// Path of a file under the repository root.

@@ -1,0 +1,3 @@
+//! Command implementations of the `reidscope` binary.
+
+pub mod metrics;

@@ -1,0 +1,336 @@
+//! The evaluation pipeline: features → (AQE) → distances (optionally re-ranked), block by block
+//! → per-query scores in parallel → metrics of the chosen protocol.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use super::aqe;
+use super::cuhk03::{GalleryGroups, sampled_cmc, sampled_first_hits};
+use super::distance::{Metric, PreparedFeatures, normalize_rows};
+use super::rank::{EvalError, Label, Metrics, QueryOutcome, aggregate, score_row};
+use super::rerank::{RerankParams, Reranker};
+
+/// Distance values held at once while scoring (one block of query rows).
+const BLOCK_VALUES: usize = 1 << 24;
+
+/// Evaluation protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Market-1501: every non-junk gallery image counts.
+    #[default]
+    Market,
+    /// CUHK03 single-gallery-shot CMC (10 seeded draws of one image per identity).
+    Cuhk03,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Market => "market",
+            Protocol::Cuhk03 => "cuhk03",
+        })
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "market" => Ok(Protocol::Market),
+            "cuhk03" => Ok(Protocol::Cuhk03),
+            _ => Err(format!("unknown protocol `{s}`; expected market or cuhk03")),
+        }
+    }
+}
+
+/// How features are compared and scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOptions {
+    /// Distance.
+    pub metric: Metric,
+    /// L2-normalise features first.
+    pub normalize: bool,
+    /// Scoring protocol.
+    pub protocol: Protocol,
+    /// k-reciprocal re-ranking, if wanted.
+    pub rerank: Option<RerankParams>,
+    /// Average query expansion before the distance.
+    pub aqe: bool,
+    /// Length of the CMC curve.
+    pub max_rank: usize,
+    /// Seed of the CUHK03 draws.
+    pub seed: u64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            metric: Metric::Euclidean,
+            normalize: false,
+            protocol: Protocol::Market,
+            rerank: None,
+            aqe: false,
+            max_rank: 50,
+            seed: 0,
+        }
+    }
+}
+
+/// Checks a row-major feature matrix: a whole number of rows, every value finite.
+pub fn check_features(what: &'static str, values: &[f32], dim: usize) -> Result<usize, EvalError> {
+    if dim == 0 || !values.len().is_multiple_of(dim) {
+        return Err(EvalError::Shape {
+            what,
+            found: values.len(),
+            dim,
+        });
+    }
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(EvalError::NotFinite {
+            what,
+            row: index / dim,
+            column: index % dim,
+        });
+    }
+    Ok(values.len() / dim)
+}
+
+/// Query-to-gallery distances, served block by block.
+pub enum Distances {
+    /// Plain metric distances.
+    Plain {
+        /// Prepared query rows.
+        queries: PreparedFeatures,
+        /// Prepared gallery rows.
+        gallery: PreparedFeatures,
+    },
+    /// k-reciprocal re-ranked distances.
+    Reranked {
+        /// Precomputed encodings.
+        reranker: Box<Reranker>,
+        /// Number of queries.
+        queries: usize,
+    },
+}
+
+impl Distances {
+    /// Prepares distances between row-major query and gallery features (`dim` columns).
+    pub fn new(
+        query_features: &[f32],
+        gallery_features: &[f32],
+        dim: usize,
+        options: &EvalOptions,
+    ) -> Result<Self, EvalError> {
+        let queries = check_features("query features", query_features, dim)?;
+        check_features("gallery features", gallery_features, dim)?;
+        let mut all = [query_features, gallery_features].concat();
+        if options.normalize {
+            normalize_rows(&mut all, dim);
+        }
+        if options.aqe {
+            aqe::expand(&mut all, dim);
+        }
+        let all = PreparedFeatures::new(&all, dim, options.metric);
+        Ok(match options.rerank {
+            Some(params) => Distances::Reranked {
+                reranker: Box::new(Reranker::new(all, queries, params)),
+                queries,
+            },
+            None => Distances::Plain {
+                queries: all.slice_rows(0..queries),
+                gallery: all.slice_rows(queries..all.len()),
+            },
+        })
+    }
+
+    /// Number of queries.
+    pub fn query_len(&self) -> usize {
+        match self {
+            Distances::Plain { queries, .. } => queries.len(),
+            Distances::Reranked { queries, .. } => *queries,
+        }
+    }
+
+    /// Number of gallery samples.
+    pub fn gallery_len(&self) -> usize {
+        match self {
+            Distances::Plain { gallery, .. } => gallery.len(),
+            Distances::Reranked { reranker, .. } => reranker.gallery_len(),
+        }
+    }
+
+    /// Distances of query rows `range` to the whole gallery, row-major into `out`.
+    pub fn rows(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
+        match self {
+            Distances::Plain { queries, gallery } => queries.distances(range, gallery, out),
+            Distances::Reranked { reranker, .. } => reranker.distances(range, out),
+        }
+    }
+}
+
+/// Metrics plus each query's outcome (`None`: no relevant gallery sample).
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Aggregate metrics.
+    pub metrics: Metrics,
+    /// Per-query outcome, in query order.
+    pub per_query: Vec<Option<QueryOutcome>>,
+}
+
+/// Scores every query. `progress(done, total)` is called after each block; setting `cancel`
+/// stops between blocks with [`EvalError::Cancelled`].
+pub fn evaluate(
+    distances: &Distances,
+    queries: &[Label],
+    gallery: &[Label],
+    options: &EvalOptions,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Evaluation, EvalError> {
+    for (what, expected, found) in [
+        ("query labels", distances.query_len(), queries.len()),
+        ("gallery labels", distances.gallery_len(), gallery.len()),
+    ] {
+        if expected != found {
+            return Err(EvalError::Length {
+                what,
+                expected,
+                found,
+            });
+        }
+    }
+    let total = queries.len();
+    let gallery_len = gallery.len().max(1);
+    let block_rows = (BLOCK_VALUES / gallery_len).clamp(1, 1024);
+    let groups = (options.protocol == Protocol::Cuhk03).then(|| GalleryGroups::new(gallery));
+    let mut per_query = Vec::with_capacity(total);
+    let mut draws = Vec::new();
+    let mut block = Vec::new();
+    for start in (0..total).step_by(block_rows) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(EvalError::Cancelled);
+        }
+        let end = (start + block_rows).min(total);
+        distances.rows(start..end, &mut block);
+        let scored: Vec<(Option<QueryOutcome>, Vec<usize>)> = block
+            .par_chunks(gallery_len)
+            .zip(start..end)
+            .map(|(row, q)| {
+                let outcome = score_row(row, queries[q], gallery);
+                let sampled = match (&groups, outcome) {
+                    (Some(groups), Some(_)) => {
+                        sampled_first_hits(row, queries[q], q, gallery, groups, options.seed)
+                    }
+                    _ => Vec::new(),
+                };
+                (outcome, sampled)
+            })
+            .collect();
+        for (outcome, sampled) in scored {
+            per_query.push(outcome);
+            if outcome.is_some() {
+                draws.push(sampled);
+            }
+        }
+        progress(end, total);
+    }
+    let max_rank = options.max_rank.min(gallery.len());
+    let mut metrics = aggregate(&per_query, max_rank)?;
+    if groups.is_some() {
+        metrics.cmc = sampled_cmc(&draws, max_rank);
+    }
+    Ok(Evaluation { metrics, per_query })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(pid: i64, camid: i64) -> Label {
+        Label { pid, camid }
+    }
+
+    fn run(
+        qf: &[f32],
+        gf: &[f32],
+        dim: usize,
+        q: &[Label],
+        g: &[Label],
+    ) -> Result<Evaluation, EvalError> {
+        let options = EvalOptions::default();
+        let distances = Distances::new(qf, gf, dim, &options)?;
+        evaluate(
+            &distances,
+            q,
+            g,
+            &options,
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )
+    }
+
+    #[test]
+    fn ties_rank_by_gallery_index_and_max_rank_is_capped() {
+        let gallery = [label(2, 2), label(1, 2)];
+        let result = run(
+            &[0.0, 0.0],
+            &[1.0, 0.0, 0.0, 1.0],
+            2,
+            &[label(1, 1)],
+            &gallery,
+        )
+        .unwrap();
+        assert_eq!(result.per_query[0].unwrap().first_hit, 1);
+        assert_eq!(result.metrics.cmc, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let err = run(
+            &[0.0, 0.0],
+            &[1.0, 0.0, 0.0, 1.0],
+            2,
+            &[label(1, 1)],
+            &[label(1, 2)],
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "gallery labels: expected 2 entries, got 1");
+        let err = run(
+            &[0.0, f32::NAN],
+            &[1.0, 0.0],
+            2,
+            &[label(1, 1)],
+            &[label(1, 2)],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "query features: row 0, column 1 is not a finite number"
+        );
+        let err = run(&[0.0; 3], &[1.0, 0.0], 2, &[label(1, 1)], &[label(1, 2)]).unwrap_err();
+        assert!(
+            err.to_string().contains("not a whole number of rows of 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cancel_stops_before_the_first_block() {
+        let options = EvalOptions::default();
+        let distances = Distances::new(&[0.0], &[1.0], 1, &options).unwrap();
+        let err = evaluate(
+            &distances,
+            &[label(1, 0)],
+            &[label(1, 1)],
+            &options,
+            &|_, _| {},
+            &AtomicBool::new(true),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EvalError::Cancelled));
+    }
+}
