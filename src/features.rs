@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::cache::{CHUNK_IMAGES, CacheEntry, Chunk};
 use crate::data::image::{ImageError, Preprocess};
 use crate::models::{Model, ModelError};
 
@@ -136,4 +137,98 @@ pub fn extract(
         }
         Ok(out)
     })
+}
+
+/// Like [`extract`], but reads finished chunks of [`CHUNK_IMAGES`] images from `cache` and
+/// stores each newly computed chunk there as soon as it is complete, so a cancelled or
+/// interrupted run resumes where it stopped.
+pub fn extract_cached(
+    model: &Model,
+    paths: &[PathBuf],
+    options: ExtractOptions,
+    cache: &CacheEntry,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<Extraction, ModelError> {
+    let start = Instant::now();
+    let mut out = Extraction {
+        dim: model.name().feature_dim(),
+        complete: true,
+        ..Extraction::default()
+    };
+    let mut computed = 0usize;
+    for (index, chunk_paths) in paths.chunks(CHUNK_IMAGES).enumerate() {
+        let offset = index * CHUNK_IMAGES;
+        let chunk = match cache.load(index, chunk_paths.len()) {
+            Some(chunk) if chunk.dim == out.dim => chunk,
+            _ => {
+                let part = extract(
+                    model,
+                    chunk_paths,
+                    options,
+                    &mut |p| {
+                        on_progress(Progress {
+                            done: offset + p.done,
+                            total: paths.len(),
+                            images_per_s: (computed + p.done) as f64
+                                / start.elapsed().as_secs_f64().max(1e-9),
+                        })
+                    },
+                    cancel,
+                )?;
+                computed += chunk_paths.len();
+                if !part.complete {
+                    append(&mut out, chunk_paths, to_chunk(&part, chunk_paths));
+                    out.complete = false;
+                    return Ok(out);
+                }
+                let chunk = to_chunk(&part, chunk_paths);
+                if let Err(e) = cache.store(index, &chunk) {
+                    tracing::warn!("cannot write the feature cache: {e}");
+                }
+                chunk
+            }
+        };
+        append(&mut out, chunk_paths, chunk);
+        on_progress(Progress {
+            done: offset + chunk_paths.len(),
+            total: paths.len(),
+            images_per_s: computed as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        });
+    }
+    Ok(out)
+}
+
+/// The chunk form of an extraction over `paths` (rows of unreadable images absent).
+fn to_chunk(part: &Extraction, paths: &[PathBuf]) -> Chunk {
+    let mut kept = part.kept.iter().peekable();
+    let present = paths
+        .iter()
+        .map(|p| kept.next_if(|k| *k == p).is_some())
+        .collect();
+    Chunk {
+        dim: part.dim,
+        present,
+        features: part.features.clone(),
+        errors: part.skipped.iter().map(|e| e.reason.clone()).collect(),
+    }
+}
+
+/// Appends a chunk's rows to `out` (for a partial chunk: the rows it has).
+fn append(out: &mut Extraction, paths: &[PathBuf], chunk: Chunk) {
+    let mut errors = chunk.errors.into_iter();
+    let mut readable = 0;
+    for (path, present) in paths.iter().zip(chunk.present) {
+        if present {
+            out.kept.push(path.clone());
+            readable += 1;
+        } else if let Some(reason) = errors.next() {
+            out.skipped.push(ImageError {
+                path: path.clone(),
+                reason,
+            });
+        }
+    }
+    out.features
+        .extend_from_slice(&chunk.features[..readable * chunk.dim]);
 }

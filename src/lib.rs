@@ -1,6 +1,7 @@
 //! reidscope: person re-identification feature extraction, evaluation and inspection.
 
 pub mod backend;
+pub mod cache;
 pub mod data;
 pub mod eval;
 pub mod features;

@@ -1,3 +1,8 @@
 //! Command implementations of the `reidscope` binary.
 
+pub mod bench;
+pub mod devices;
+pub mod eval;
+pub mod extract;
 pub mod metrics;
+pub mod network;

@@ -168,7 +168,10 @@ pub fn load_dataset(kind: DatasetKind, root: &Path) -> Result<Dataset, DataError
 fn layout_error(kind: DatasetKind, root: &Path) -> DataError {
     DataError::Layout {
         root: root.to_path_buf(),
-        kind: kind.name(),
+        kind: match kind {
+            DatasetKind::Auto => "known",
+            kind => kind.name(),
+        },
         expected: kind.expected(),
     }
 }

@@ -61,7 +61,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// The folder does not have the expected layout.
-    #[error("{}: not a {kind} dataset: {expected}", root.display())]
+    #[error("{}: not a {kind} dataset layout; expected {expected}", root.display())]
     Layout {
         /// The root given.
         root: PathBuf,

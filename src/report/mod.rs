@@ -1,5 +1,9 @@
-//! Result files of an evaluation: metrics JSON, per-query CSV.
+//! Result files of an evaluation: metrics JSON, per-query CSV, CMC plots, ranked-list figures.
 
+pub mod cmc_plot;
+mod figure;
+mod font;
 mod metrics_file;
+pub mod ranklist;
 
 pub use metrics_file::{MetricsFile, write_per_query_csv};

