@@ -204,6 +204,7 @@ impl FeatureCache {
     pub fn entry(&self, key: &CacheKey) -> CacheEntry {
         CacheEntry {
             dir: self.root.join("features").join(key.id()),
+            chunk_images: CHUNK_IMAGES,
         }
     }
 }
@@ -212,9 +213,23 @@ impl FeatureCache {
 #[derive(Debug, Clone)]
 pub struct CacheEntry {
     dir: PathBuf,
+    chunk_images: usize,
 }
 
 impl CacheEntry {
+    /// The same entry cut into chunks of `n` images (at least 1).
+    pub fn with_chunk_images(self, n: usize) -> Self {
+        CacheEntry {
+            chunk_images: n.max(1),
+            ..self
+        }
+    }
+
+    /// Images per chunk.
+    pub fn chunk_images(&self) -> usize {
+        self.chunk_images
+    }
+
     fn chunk_path(&self, index: usize) -> PathBuf {
         self.dir.join(format!("chunk-{index:06}.bin"))
     }
@@ -261,6 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let entry = CacheEntry {
             dir: dir.path().join("e"),
+            chunk_images: 3,
         };
         assert_eq!(entry.load(0, 3), None);
         entry.store(0, &chunk()).unwrap();

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::cache::{CHUNK_IMAGES, CacheEntry, Chunk};
+use crate::cache::{CacheEntry, Chunk};
 use crate::data::image::{ImageError, Preprocess};
 use crate::models::{Model, ModelError};
 
@@ -139,7 +139,7 @@ pub fn extract(
     })
 }
 
-/// Like [`extract`], but reads finished chunks of [`CHUNK_IMAGES`] images from `cache` and
+/// Like [`extract`], but reads finished chunks of images from `cache` and
 /// stores each newly computed chunk there as soon as it is complete, so a cancelled or
 /// interrupted run resumes where it stopped.
 pub fn extract_cached(
@@ -157,8 +157,9 @@ pub fn extract_cached(
         ..Extraction::default()
     };
     let mut computed = 0usize;
-    for (index, chunk_paths) in paths.chunks(CHUNK_IMAGES).enumerate() {
-        let offset = index * CHUNK_IMAGES;
+    let chunk_images = cache.chunk_images();
+    for (index, chunk_paths) in paths.chunks(chunk_images).enumerate() {
+        let offset = index * chunk_images;
         let chunk = match cache.load(index, chunk_paths.len()) {
             Some(chunk) if chunk.dim == out.dim => chunk,
             _ => {

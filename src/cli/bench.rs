@@ -1,4 +1,5 @@
-//! `reidscope bench`: inference throughput per device, precision and batch size.
+//! `reidscope bench`: inference throughput per device, precision and batch size, or (with
+//! `--metrics`) evaluation time on a synthetic Market-1501-sized problem.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -6,16 +7,40 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::Args;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 use reidscope::backend::{Backend, DeviceChoice, Precision};
 use reidscope::data::image::Preprocess;
-use reidscope::models::Model;
+use reidscope::eval::{Distances, Label, evaluate};
+use reidscope::models::{Model, ModelName};
 
+use super::metrics::EvalArgs;
 use super::network::{ModelArgs, load_model};
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// Model to measure (required unless --metrics).
+    #[arg(long, required_unless_present = "metrics")]
+    model: Option<ModelName>,
+    /// ResNet-50 last-stage stride (1 or 2).
+    #[arg(long)]
+    last_stride: Option<usize>,
+    /// Measure evaluation instead: a synthetic problem of --queries × --gallery × --dim with
+    /// 751 identities over 6 cameras (Market-1501's shape by default).
+    #[arg(long)]
+    metrics: bool,
+    /// Queries of the --metrics problem.
+    #[arg(long, default_value_t = 3368)]
+    queries: usize,
+    /// Gallery size of the --metrics problem.
+    #[arg(long, default_value_t = 15913)]
+    gallery: usize,
+    /// Feature length of the --metrics problem.
+    #[arg(long, default_value_t = 512)]
+    dim: usize,
     #[command(flatten)]
-    model: ModelArgs,
+    eval: EvalArgs,
     /// Checkpoint to load; random weights when absent.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -41,6 +66,13 @@ pub struct BenchArgs {
 
 /// Runs `reidscope bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
+    let Some(model_name) = args.model.filter(|_| !args.metrics) else {
+        return bench_metrics(&args);
+    };
+    let model_args = ModelArgs {
+        model: model_name,
+        last_stride: args.last_stride,
+    };
     let preprocess = Preprocess {
         height: args.height,
         width: args.width,
@@ -48,12 +80,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     for &device in &args.device {
         for &precision in &args.precision {
             let backend = Backend::select(device, precision)?;
-            let model = load_model(&args.model, args.weights.as_deref(), &backend)?;
+            let model = load_model(&model_args, args.weights.as_deref(), &backend)?;
             for &batch in &args.batch {
                 let rate = measure_throughput(&model, preprocess, batch, args.seconds)?;
                 println!(
                     "model={} device={} precision={} batch={} images_per_s={:.2}",
-                    args.model.model, backend.kind, precision, batch, rate
+                    model_name, backend.kind, precision, batch, rate
                 );
             }
         }
@@ -91,4 +123,54 @@ fn measure_throughput(
         images += batch;
     }
     Ok(images as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Seconds to evaluate a synthetic problem (distances, ranking, metrics; not file reading).
+fn bench_metrics(args: &BenchArgs) -> Result<()> {
+    const IDENTITIES: usize = 751;
+    const CAMERAS: i64 = 6;
+    let options = args.eval.options()?;
+    let mut rng = StdRng::seed_from_u64(0);
+    let centers: Vec<f32> = (0..IDENTITIES * args.dim)
+        .map(|_| rng.random::<f32>() - 0.5)
+        .collect();
+    let mut sample = |n: usize| {
+        let mut features = Vec::with_capacity(n * args.dim);
+        let mut labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            let pid = rng.random_range(0..IDENTITIES);
+            let center = &centers[pid * args.dim..(pid + 1) * args.dim];
+            features.extend(center.iter().map(|c| c + 2.5 * (rng.random::<f32>() - 0.5)));
+            labels.push(Label {
+                pid: pid as i64,
+                camid: rng.random_range(0..CAMERAS),
+            });
+        }
+        (features, labels)
+    };
+    let (qf, queries) = sample(args.queries);
+    let (gf, gallery) = sample(args.gallery);
+    let start = Instant::now();
+    let distances = Distances::new(&qf, &gf, args.dim, &options)?;
+    let evaluation = evaluate(
+        &distances,
+        &queries,
+        &gallery,
+        &options,
+        &|_, _| {},
+        &Default::default(),
+    )?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "metrics queries={} gallery={} dim={} metric={} rerank={} protocol={} mAP={:.4} seconds={:.3}",
+        args.queries,
+        args.gallery,
+        args.dim,
+        options.metric,
+        options.rerank.is_some(),
+        options.protocol,
+        evaluation.metrics.map,
+        seconds
+    );
+    Ok(())
 }
