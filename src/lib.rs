@@ -1,8 +1,10 @@
 //! reidscope: person re-identification feature extraction, evaluation and inspection.
 
 pub mod backend;
+pub mod baseline;
 pub mod cache;
 pub mod data;
+pub mod demo;
 pub mod eval;
 pub mod features;
 pub mod io;

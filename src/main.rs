@@ -25,6 +25,8 @@ enum Command {
     Metrics(cli::metrics::MetricsArgs),
     /// Evaluate a model on a dataset and write a report folder (metrics, CMC plot, ranked lists).
     Eval(cli::eval::EvalCommandArgs),
+    /// Write the synthetic demo dataset (Market-1501 layout) for a seed.
+    DemoData(cli::demo::DemoDataArgs),
     /// Measure inference throughput (images/s) per device, precision and batch size.
     Bench(cli::bench::BenchArgs),
     /// List compute devices and whether they support f16.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Extract(args) => cli::extract::run(args),
         Command::Metrics(args) => cli::metrics::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::DemoData(args) => cli::demo::run(args),
         Command::Bench(args) => cli::bench::run(args),
         Command::Devices => cli::devices::run(),
     };

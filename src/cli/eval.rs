@@ -11,11 +11,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use reidscope::backend::Backend;
+use reidscope::baseline::extract_histograms;
 use reidscope::cache::{CacheKey, FeatureCache};
 use reidscope::data::{DatasetKind, Sample, load_dataset};
+use reidscope::demo::{DEMO_DATASET, DEMO_MODEL, DEMO_WEIGHTS, bundled};
 use reidscope::eval::rank::top_k;
 use reidscope::eval::{Distances, Evaluation, Label};
 use reidscope::features::{ExtractOptions, Extraction, extract, extract_cached};
+use reidscope::models::ModelName;
 use reidscope::report::cmc_plot::write_cmc_plots;
 use reidscope::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
 use reidscope::report::{MetricsFile, write_per_query_csv};
@@ -59,14 +62,28 @@ impl FromStr for VisrankQueries {
 
 #[derive(Args)]
 pub struct EvalCommandArgs {
+    /// Evaluate the bundled demo dataset (assets/demo) with the bundled model unless
+    /// --model/--weights/--baseline say otherwise.
+    #[arg(long, conflicts_with = "root")]
+    demo: bool,
     /// Dataset layout: market1501, dukemtmcreid, msmt17, cuhk03, cuhk03-labeled, folder, auto.
     #[arg(long, default_value = "auto")]
     dataset: DatasetKind,
     /// Dataset folder (or CSV file for `folder`).
+    #[arg(long, required_unless_present = "demo")]
+    root: Option<PathBuf>,
+    /// Model name (Torchreid naming), e.g. osnet_ibn_x1_0, resnet50, mobilenetv2_x1_0.
     #[arg(long)]
-    root: PathBuf,
-    #[command(flatten)]
-    model: ModelArgs,
+    model: Option<ModelName>,
+    /// Checkpoint (.pth / .pth.tar / .pt).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// ResNet-50 last-stage stride (1 or 2).
+    #[arg(long)]
+    last_stride: Option<usize>,
+    /// Use a colour-histogram baseline instead of a network.
+    #[arg(long, conflicts_with_all = ["model", "weights", "last_stride"])]
+    baseline: bool,
     #[command(flatten)]
     inference: InferenceArgs,
     #[command(flatten)]
@@ -95,8 +112,11 @@ pub struct EvalCommandArgs {
 pub fn run(args: EvalCommandArgs) -> Result<()> {
     let start = Instant::now();
     let options = args.eval.options()?;
-    let preprocess = args.inference.preprocess()?;
-    let dataset = load_dataset(args.dataset, &args.root)?;
+    let (kind, root) = match &args.root {
+        Some(root) => (args.dataset, root.clone()),
+        None => (DatasetKind::Market1501, bundled(DEMO_DATASET)),
+    };
+    let dataset = load_dataset(kind, &root)?;
     if !dataset.unparsed.is_empty() {
         let examples: Vec<String> = dataset
             .unparsed
@@ -119,51 +139,17 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
         split.gallery.len()
     );
 
-    let backend = Backend::select(args.inference.device, args.inference.precision)?;
-    let model = load_model(&args.model, Some(&args.inference.weights), &backend)?;
     let images: Vec<PathBuf> = split
         .query
         .iter()
         .chain(&split.gallery)
         .map(|s| s.path.clone())
         .collect();
-    let extract_options = ExtractOptions {
-        batch_size: args.inference.batch,
-        preprocess,
-    };
-    let bar = image_bar(images.len());
-    let cancel = AtomicBool::new(false);
-    let mut on_progress = |p: reidscope::features::Progress| {
-        bar.set_position(p.done as u64);
-        bar.set_message(format!("{:.1} img/s", p.images_per_s));
-    };
-    let extraction = if args.no_cache {
-        extract(&model, &images, extract_options, &mut on_progress, &cancel)?
+    let (extraction, label) = if args.baseline {
+        (extract_histograms(&images), "colour histogram".to_string())
     } else {
-        let root = match &args.cache_dir {
-            Some(dir) => dir.clone(),
-            None => FeatureCache::default_root()
-                .context("no platform cache folder; pass --cache-dir")?,
-        };
-        let key = CacheKey::new(
-            args.model.model.as_str(),
-            &args.inference.weights,
-            &args.inference.precision.to_string(),
-            (preprocess.height, preprocess.width),
-            &images,
-        )
-        .with_context(|| format!("cannot read {}", args.inference.weights.display()))?;
-        let entry = FeatureCache::new(root).entry(&key);
-        extract_cached(
-            &model,
-            &images,
-            extract_options,
-            &entry,
-            &mut on_progress,
-            &cancel,
-        )?
+        extract_with_model(&args, &images)?
     };
-    bar.finish_and_clear();
     for skipped in &extraction.skipped {
         eprintln!("skipped: {skipped}");
     }
@@ -191,16 +177,6 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let label = format!(
-        "{} {} {}",
-        args.model.model,
-        args.inference
-            .weights
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy(),
-        args.inference.precision
-    );
     let file = MetricsFile::new(&evaluation, &options, gallery.len(), label);
     let out = |name: &str| args.out.join(name);
     file.write(&out("metrics.json"))
@@ -233,6 +209,70 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Network features of `images` for `eval` (read from / written to the feature cache unless
+/// `--no-cache`), with the run's label.
+fn extract_with_model(args: &EvalCommandArgs, images: &[PathBuf]) -> Result<(Extraction, String)> {
+    let demo = |what: &str| -> Result<()> {
+        if args.demo {
+            Ok(())
+        } else {
+            bail!("--{what} is required (or --demo, or --baseline)")
+        }
+    };
+    let model = match args.model {
+        Some(model) => model,
+        None => demo("model").map(|_| DEMO_MODEL.parse().map_err(anyhow::Error::msg))??,
+    };
+    let weights = match &args.weights {
+        Some(weights) => weights.clone(),
+        None => demo("weights").map(|_| bundled(DEMO_WEIGHTS))?,
+    };
+    let preprocess = args.inference.preprocess()?;
+    let backend = Backend::select(args.inference.device, args.inference.precision)?;
+    let model_args = ModelArgs {
+        model,
+        last_stride: args.last_stride,
+    };
+    let network = load_model(&model_args, Some(&weights), &backend)?;
+    let options = ExtractOptions {
+        batch_size: args.inference.batch,
+        preprocess,
+    };
+    let bar = image_bar(images.len());
+    let cancel = AtomicBool::new(false);
+    let mut on_progress = |p: reidscope::features::Progress| {
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("{:.1} img/s", p.images_per_s));
+    };
+    let extraction = if args.no_cache {
+        extract(&network, images, options, &mut on_progress, &cancel)?
+    } else {
+        let root = match &args.cache_dir {
+            Some(dir) => dir.clone(),
+            None => FeatureCache::default_root()
+                .context("no platform cache folder; pass --cache-dir")?,
+        };
+        let precision = args.inference.precision.to_string();
+        let key = CacheKey::new(
+            model.as_str(),
+            &weights,
+            &precision,
+            (preprocess.height, preprocess.width),
+            images,
+        )
+        .with_context(|| format!("cannot read {}", weights.display()))?;
+        let entry = FeatureCache::new(root).entry(&key);
+        extract_cached(&network, images, options, &entry, &mut on_progress, &cancel)?
+    };
+    bar.finish_and_clear();
+    let label = format!(
+        "{model} {} {}",
+        weights.file_name().unwrap_or_default().to_string_lossy(),
+        args.inference.precision
+    );
+    Ok((extraction, label))
 }
 
 /// The samples of one split that have a feature row, with their features.
@@ -316,6 +356,7 @@ impl Figures<'_> {
             return Ok(());
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        remove_old_figures(dir)?;
         let bar = ProgressBar::new(selected.len() as u64).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} ranked lists drawn")
                 .expect("valid progress template"),
@@ -349,4 +390,16 @@ impl Figures<'_> {
         }
         write_ranked_png(path, &rows).map_err(anyhow::Error::msg)
     }
+}
+
+/// Removes the PNG figures of an earlier run from a `ranked/` folder.
+fn remove_old_figures(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }

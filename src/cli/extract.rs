@@ -18,6 +18,10 @@ use super::network::{InferenceArgs, ModelArgs, load_model};
 pub struct ExtractArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// Checkpoint (.pth / .pth.tar / .pt): Torchreid, torchvision, triplet-baseline or
+    /// pytorch-mobilenet-v2 layout.
+    #[arg(long)]
+    weights: PathBuf,
     #[command(flatten)]
     inference: InferenceArgs,
     /// Folder of .jpg/.jpeg/.png images (not recursive), read in file-name order.
@@ -48,7 +52,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         );
     }
     let backend = Backend::select(args.inference.device, args.inference.precision)?;
-    let model = load_model(&args.model, Some(&args.inference.weights), &backend)?;
+    let model = load_model(&args.model, Some(&args.weights), &backend)?;
     tracing::info!(device = %backend.description, "extracting {} images", images.len());
 
     let bar = image_bar(images.len());

@@ -1,6 +1,7 @@
 //! Command implementations of the `reidscope` binary.
 
 pub mod bench;
+pub mod demo;
 pub mod devices;
 pub mod eval;
 pub mod extract;

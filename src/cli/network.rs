@@ -1,6 +1,6 @@
 //! Options shared by the commands that run a network, and loading the model they name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -20,13 +20,9 @@ pub struct ModelArgs {
     pub last_stride: Option<usize>,
 }
 
-/// Weights, device, precision, batch and input size of a feature extraction.
+/// Device, precision, batch and input size of a feature extraction.
 #[derive(Args, Clone)]
 pub struct InferenceArgs {
-    /// Checkpoint (.pth / .pth.tar / .pt): Torchreid, torchvision, triplet-baseline or
-    /// pytorch-mobilenet-v2 layout.
-    #[arg(long)]
-    pub weights: PathBuf,
     /// Compute precision.
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
