@@ -6,7 +6,9 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
+use burn::tensor::Device;
 use common::*;
+use reidscope::backend::Precision;
 use reidscope::eval::rerank::RerankParams;
 use reidscope::eval::{Distances, EvalOptions, Label, Metric, Metrics, Protocol, evaluate};
 use reidscope::io::{read_npy_ids, read_npy_matrix};
@@ -86,7 +88,11 @@ fn assert_close(case: &str, got_cmc: &[f64], got_map: f64, got_minp: f64, tolera
 }
 
 fn run(p: &Problem, options: &EvalOptions) -> Metrics {
-    let distances = Distances::new(&p.qf, &p.gf, p.dim, options).unwrap();
+    run_on(p, options, None)
+}
+
+fn run_on(p: &Problem, options: &EvalOptions, device: Option<&Device>) -> Metrics {
+    let distances = Distances::new(&p.qf, &p.gf, p.dim, options, device).unwrap();
     evaluate(
         &distances,
         &p.queries,
@@ -138,6 +144,25 @@ fn rerank_matches_torchreid_re_ranking() {
             ..options(metric)
         };
         let m = run(&p, &options);
+        assert_close(case, &m.cmc, m.map, m.minp, 1e-4);
+    }
+}
+
+#[test]
+fn distances_on_wgpu_give_the_same_metrics() {
+    let Some(backend) = wgpu_backend(Precision::F32) else {
+        return;
+    };
+    let p = problem("market");
+    for (case, rerank) in [
+        ("euclidean", None),
+        ("rerank_euclidean", Some(RerankParams::default())),
+    ] {
+        let options = EvalOptions {
+            rerank,
+            ..options(Metric::Euclidean)
+        };
+        let m = run_on(&p, &options, Some(&backend.device));
         assert_close(case, &m.cmc, m.map, m.minp, 1e-4);
     }
 }

@@ -15,7 +15,7 @@ use reidscope::data::image::Preprocess;
 use reidscope::eval::{Distances, Label, evaluate};
 use reidscope::models::{Model, ModelName};
 
-use super::metrics::EvalArgs;
+use super::metrics::{EvalArgs, distance_device};
 use super::network::{ModelArgs, load_model};
 
 #[derive(Args)]
@@ -150,8 +150,10 @@ fn bench_metrics(args: &BenchArgs) -> Result<()> {
     };
     let (qf, queries) = sample(args.queries);
     let (gf, gallery) = sample(args.gallery);
+    let choice = args.device.first().copied().unwrap_or(DeviceChoice::Auto);
+    let device = distance_device(choice)?;
     let start = Instant::now();
-    let distances = Distances::new(&qf, &gf, args.dim, &options)?;
+    let distances = Distances::new(&qf, &gf, args.dim, &options, device.as_ref())?;
     let evaluation = evaluate(
         &distances,
         &queries,
@@ -162,7 +164,8 @@ fn bench_metrics(args: &BenchArgs) -> Result<()> {
     )?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
-        "metrics queries={} gallery={} dim={} metric={} rerank={} protocol={} mAP={:.4} seconds={:.3}",
+        "metrics device={} queries={} gallery={} dim={} metric={} rerank={} protocol={} mAP={:.4} seconds={:.3}",
+        if device.is_some() { "gpu" } else { "cpu" },
         args.queries,
         args.gallery,
         args.dim,

@@ -24,7 +24,7 @@ use reidscope::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
 use reidscope::report::{MetricsFile, write_per_query_csv};
 
 use super::extract::image_bar;
-use super::metrics::{EvalArgs, run_evaluation, summary};
+use super::metrics::{EvalArgs, distance_device, run_evaluation, summary};
 use super::network::{InferenceArgs, ModelArgs, load_model};
 
 /// Queries shown on the worst-queries sheet.
@@ -173,6 +173,7 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
         &q_labels,
         &g_labels,
         &options,
+        distance_device(args.inference.device)?.as_ref(),
     )?;
 
     std::fs::create_dir_all(&args.out)

@@ -8,6 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use burn::tensor::Device;
+use reidscope::backend::{Backend, BackendKind, DeviceChoice, Precision};
 use reidscope::eval::rerank::RerankParams;
 use reidscope::eval::{Distances, EvalOptions, Evaluation, Label, Metric, Protocol, evaluate};
 use reidscope::io::{read_npy_ids, read_npy_matrix};
@@ -79,6 +81,10 @@ pub struct MetricsArgs {
     g_camids: PathBuf,
     #[command(flatten)]
     eval: EvalArgs,
+    /// Where the distance matrix products run: auto (a hardware GPU if present, else the CPU
+    /// GEMM), gpu (any wgpu adapter) or cpu.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
     /// Also write one CSV line per query (AP, mINP, first-hit rank).
     #[arg(long)]
     per_query: Option<PathBuf>,
@@ -121,6 +127,12 @@ fn query_bar(total: usize) -> ProgressBar {
     )
 }
 
+/// Where distance products run: the wgpu device `choice` resolves to, or `None` for the CPU GEMM.
+pub fn distance_device(choice: DeviceChoice) -> Result<Option<Device>> {
+    let backend = Backend::select(choice, Precision::F32)?;
+    Ok((backend.kind == BackendKind::Wgpu).then_some(backend.device))
+}
+
 /// Prepares distances and scores every query, with a progress bar.
 pub fn run_evaluation(
     query_features: &[f32],
@@ -129,13 +141,14 @@ pub fn run_evaluation(
     queries: &[Label],
     gallery: &[Label],
     options: &EvalOptions,
+    device: Option<&Device>,
 ) -> Result<(Distances, Evaluation)> {
     let spinner = ProgressBar::new_spinner().with_message(if options.rerank.is_some() {
         "computing neighbourhoods for re-ranking"
     } else {
         "preparing features"
     });
-    let distances = Distances::new(query_features, gallery_features, dim, options)?;
+    let distances = Distances::new(query_features, gallery_features, dim, options, device)?;
     spinner.finish_and_clear();
     let bar = query_bar(queries.len());
     let evaluation = evaluate(
@@ -177,7 +190,16 @@ pub fn run(args: MetricsArgs) -> Result<()> {
             args.gf.display()
         );
     }
-    let (_, evaluation) = run_evaluation(&qf, &gf, q_dim, &queries, &gallery, &options)?;
+    let device = distance_device(args.device)?;
+    let (_, evaluation) = run_evaluation(
+        &qf,
+        &gf,
+        q_dim,
+        &queries,
+        &gallery,
+        &options,
+        device.as_ref(),
+    )?;
     let file = MetricsFile::new(&evaluation, &options, gallery.len(), String::new());
     file.write(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -15,7 +15,7 @@ pub const AQE_ALPHA: f32 = 3.0;
 /// Expands row-major `[n, dim]` features in place (queries and gallery stacked together).
 pub fn expand(features: &mut [f32], dim: usize) {
     let unit = PreparedFeatures::new(features, dim, Metric::Cosine);
-    let neighbors = Neighbors::compute(&unit, AQE_K, |d| d);
+    let neighbors = Neighbors::compute(&unit, &unit, AQE_K, |d| d);
     let original = features.to_vec();
     features
         .par_chunks_mut(dim)

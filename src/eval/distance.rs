@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use gemm::Parallelism;
 
 /// How two feature vectors are compared.
@@ -54,13 +55,37 @@ pub fn normalize_rows(values: &mut [f32], dim: usize) {
     }
 }
 
-/// Feature rows made ready for one metric: unit rows for cosine, squared norms for euclidean.
+/// Feature rows made ready for one metric: unit rows for cosine, squared norms for euclidean;
+/// optionally also resident on a GPU, where products against them are computed.
 #[derive(Debug, Clone)]
 pub struct PreparedFeatures {
     rows: Vec<f32>,
     squared_norms: Vec<f32>,
     dim: usize,
     metric: Metric,
+    gpu: Option<GpuRows>,
+}
+
+/// Rows uploaded to a device, transposed (`[dim, n]`) for `queries × rowsᵀ` products.
+#[derive(Debug, Clone)]
+struct GpuRows {
+    device: Device,
+    transposed: Tensor<2>,
+}
+
+impl GpuRows {
+    /// `lhs` (`[m, dim]`) times the rows, row-major `[m, n]`.
+    fn products(&self, lhs: &[f32], m: usize, dim: usize) -> Result<Vec<f32>, String> {
+        let lhs: Tensor<2> = Tensor::from_data(
+            TensorData::new(lhs.to_vec(), [m, dim]),
+            (&self.device, DType::F32),
+        );
+        lhs.matmul(self.transposed.clone())
+            .try_into_data()
+            .map_err(|e| format!("{e:?}"))?
+            .try_into_vec_as::<f32>()
+            .map_err(|e| format!("{e:?}"))
+    }
 }
 
 impl PreparedFeatures {
@@ -79,7 +104,22 @@ impl PreparedFeatures {
             squared_norms,
             dim,
             metric,
+            gpu: None,
         }
+    }
+
+    /// Uploads the rows to `device`; later products against them run there.
+    pub fn on_device(mut self, device: &Device) -> Self {
+        let n = self.len();
+        let rows: Tensor<2> = Tensor::from_data(
+            TensorData::new(self.rows.clone(), [n, self.dim]),
+            (device, DType::F32),
+        );
+        self.gpu = Some(GpuRows {
+            device: device.clone(),
+            transposed: rows.transpose(),
+        });
+        self
     }
 
     /// Number of rows.
@@ -109,6 +149,7 @@ impl PreparedFeatures {
             squared_norms: self.squared_norms[range].to_vec(),
             dim: self.dim,
             metric: self.metric,
+            gpu: None,
         }
     }
 
@@ -159,6 +200,17 @@ impl PreparedFeatures {
             Metric::Euclidean => -2.0,
             Metric::Cosine => -1.0,
         };
+        if let Some(gpu) = &gallery.gpu {
+            match gpu.products(lhs, m, k) {
+                Ok(products) => {
+                    out.iter_mut()
+                        .zip(products)
+                        .for_each(|(d, p)| *d += beta * p);
+                    return;
+                }
+                Err(e) => tracing::warn!("GPU distance failed ({e}); computing on the CPU"),
+            }
+        }
         // SAFETY: `out` holds m×n values (row stride n), `lhs` m×k (row stride k), and the
         // right-hand side is the k×n transpose of the n×k gallery rows (column stride k); all
         // strides stay inside those buffers.
@@ -227,6 +279,26 @@ mod tests {
                     assert!((pq.distance(i + 1, &pg, j) - d).abs() < 1e-4);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn gpu_products_equal_cpu_gemm_on_the_cpu_device() {
+        // Burn's CPU device runs the same upload/matmul/download path as a GPU device.
+        let dim = 5;
+        let q: Vec<f32> = (0..4 * dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        let g: Vec<f32> = (0..6 * dim).map(|i| (i as f32 * 0.53).cos()).collect();
+        for metric in [Metric::Euclidean, Metric::Cosine] {
+            let pq = PreparedFeatures::new(&q, dim, metric);
+            let cpu = PreparedFeatures::new(&g, dim, metric);
+            let device = cpu.clone().on_device(&Device::flex());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            pq.distances(0..4, &cpu, &mut a);
+            pq.distances(0..4, &device, &mut b);
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
+                "{a:?} {b:?}"
+            );
         }
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::aqe;
@@ -104,9 +105,9 @@ pub enum Distances {
     /// Plain metric distances.
     Plain {
         /// Prepared query rows.
-        queries: PreparedFeatures,
+        queries: Box<PreparedFeatures>,
         /// Prepared gallery rows.
-        gallery: PreparedFeatures,
+        gallery: Box<PreparedFeatures>,
     },
     /// k-reciprocal re-ranked distances.
     Reranked {
@@ -119,11 +120,13 @@ pub enum Distances {
 
 impl Distances {
     /// Prepares distances between row-major query and gallery features (`dim` columns).
+    /// With a `device`, the matrix products run there (a GPU) instead of the CPU GEMM.
     pub fn new(
         query_features: &[f32],
         gallery_features: &[f32],
         dim: usize,
         options: &EvalOptions,
+        device: Option<&Device>,
     ) -> Result<Self, EvalError> {
         let queries = check_features("query features", query_features, dim)?;
         check_features("gallery features", gallery_features, dim)?;
@@ -135,14 +138,18 @@ impl Distances {
             aqe::expand(&mut all, dim);
         }
         let all = PreparedFeatures::new(&all, dim, options.metric);
+        let upload = |rows: PreparedFeatures| match device {
+            Some(device) => rows.on_device(device),
+            None => rows,
+        };
         Ok(match options.rerank {
             Some(params) => Distances::Reranked {
-                reranker: Box::new(Reranker::new(all, queries, params)),
+                reranker: Box::new(Reranker::new(all, queries, params, &upload)),
                 queries,
             },
             None => Distances::Plain {
-                queries: all.slice_rows(0..queries),
-                gallery: all.slice_rows(queries..all.len()),
+                queries: Box::new(all.slice_rows(0..queries)),
+                gallery: Box::new(upload(all.slice_rows(queries..all.len()))),
             },
         })
     }
@@ -262,7 +269,7 @@ mod tests {
         g: &[Label],
     ) -> Result<Evaluation, EvalError> {
         let options = EvalOptions::default();
-        let distances = Distances::new(qf, gf, dim, &options)?;
+        let distances = Distances::new(qf, gf, dim, &options, None)?;
         evaluate(
             &distances,
             q,
@@ -321,7 +328,7 @@ mod tests {
     #[test]
     fn cancel_stops_before_the_first_block() {
         let options = EvalOptions::default();
-        let distances = Distances::new(&[0.0], &[1.0], 1, &options).unwrap();
+        let distances = Distances::new(&[0.0], &[1.0], 1, &options, None).unwrap();
         let err = evaluate(
             &distances,
             &[label(1, 0)],

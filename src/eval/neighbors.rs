@@ -26,9 +26,11 @@ impl Neighbors {
         &self.index[row * self.k..(row + 1) * self.k]
     }
 
-    /// Computes the `k` nearest rows of each row of `all` under `transform(distance)`.
+    /// Computes the `k` nearest rows of each row of `all` under `transform(distance)`;
+    /// `targets` holds the same rows, possibly resident on a GPU.
     pub fn compute(
         all: &PreparedFeatures,
+        targets: &PreparedFeatures,
         k: usize,
         transform: impl Fn(f32) -> f32 + Sync,
     ) -> Self {
@@ -39,7 +41,7 @@ impl Neighbors {
         let mut block = Vec::new();
         for start in (0..n).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(n);
-            all.distances(start..end, all, &mut block);
+            all.distances(start..end, targets, &mut block);
             block
                 .par_chunks_mut(n)
                 .zip(index[start * k..end * k].par_chunks_mut(k))

@@ -47,12 +47,19 @@ pub struct Reranker {
 }
 
 impl Reranker {
-    /// Prepares re-ranking of `queries` query rows followed by gallery rows in `all`.
-    pub fn new(all: PreparedFeatures, queries: usize, params: RerankParams) -> Self {
+    /// Prepares re-ranking of `queries` query rows followed by gallery rows in `all`;
+    /// `upload` may move the rows products are taken against to a GPU.
+    pub fn new(
+        all: PreparedFeatures,
+        queries: usize,
+        params: RerankParams,
+        upload: &dyn Fn(PreparedFeatures) -> PreparedFeatures,
+    ) -> Self {
         let n = all.len();
+        let all_on_device = upload(all.clone());
         let k1 = params.k1;
         let half = (k1 as f64 / 2.0).round_ties_even() as usize;
-        let neighbors = Neighbors::compute(&all, k1 + 1, |d| d * d);
+        let neighbors = Neighbors::compute(&all, &all_on_device, k1 + 1, |d| d * d);
         let row_max = neighbors.row_max.clone();
         let normalized = |i: usize, j: usize| {
             let d = all.distance(i, &all, j);
@@ -130,7 +137,7 @@ impl Reranker {
             }
         }
         Reranker {
-            gallery: all.slice_rows(queries..n),
+            gallery: upload(all.slice_rows(queries..n)),
             all,
             row_max,
             encodings,
