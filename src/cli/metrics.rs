@@ -148,6 +148,7 @@ pub fn run_evaluation(
     } else {
         "preparing features"
     });
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let distances = Distances::new(query_features, gallery_features, dim, options, device)?;
     spinner.finish_and_clear();
     let bar = query_bar(queries.len());
