@@ -4,7 +4,8 @@ implementation vs Torchreid (`compute_distance_matrix` + `evaluate_rank`), on on
 Market-1501-sized problem (3368 queries x 15913 gallery x 512-d, 751 ids, 6 cameras).
 
 Each contender runs as its own process reading the same .npy files; the wall time of the
-whole process is measured (best of --repeats). Usage:
+whole process is measured (best of --repeats; Torchreid once). Torchreid's Cython evaluator is
+not in its PyPI package; build it from the upstream source as scripts/README.md shows. Usage:
 
     python scripts/bench_metrics.py --reidscope target/release/reidscope [--threads 2]
 """
@@ -51,8 +52,11 @@ d = sys.argv[1]
 qf, gf = torch.from_numpy(np.load(d + "/qf.npy")), torch.from_numpy(np.load(d + "/gf.npy"))
 labels = [np.load(d + f"/{n}.npy") for n in ("q_pids", "g_pids", "q_camids", "g_camids")]
 dist = compute_distance_matrix(qf, gf, "euclidean").numpy()
-cmc, mAP = evaluate_rank(dist, *labels, max_rank=50)
-print(json.dumps({"mAP": float(mAP), "rank1": float(cmc[0]), "cython": rank_module.IS_CYTHON_AVAI}))
+use_cython = sys.argv[2] == "cython"
+if use_cython and not rank_module.IS_CYTHON_AVAI:
+    sys.exit("Torchreid's Cython evaluator is not built (see scripts/README.md)")
+cmc, mAP = evaluate_rank(dist, *labels, max_rank=50, use_cython=use_cython)
+print(json.dumps({"mAP": float(mAP), "rank1": float(cmc[0])}))
 '''
 
 
@@ -61,7 +65,7 @@ def make_problem(folder, queries=3368, gallery=15913, dim=512, ids=751, cams=6, 
     centers = rng.standard_normal((ids, dim)).astype(np.float32)
     for side, n in (("q", queries), ("g", gallery)):
         pids = rng.integers(0, ids, n)
-        feats = centers[pids] + 1.2 * rng.standard_normal((n, dim)).astype(np.float32)
+        feats = centers[pids] + 2.0 * rng.standard_normal((n, dim)).astype(np.float32)
         np.save(os.path.join(folder, f"{side}f.npy"), feats.astype(np.float32))
         np.save(os.path.join(folder, f"{side}_pids.npy"), pids.astype(np.int64))
         np.save(os.path.join(folder, f"{side}_camids.npy"), rng.integers(0, cams, n).astype(np.int64))
@@ -98,7 +102,9 @@ def main():
                "--g-pids", f("g_pids"), "--q-camids", f("q_camids"), "--g-camids", f("g_camids"), "--out", out]
         rows.append(("reidscope metrics",) + timed(cmd, env, args.repeats))
         rows.append(("NumPy (BLAS matmul + argsort)",) + timed([sys.executable, "-c", NUMPY_EVAL, d], env, args.repeats))
-        rows.append(("Torchreid distance + evaluate_rank",) + timed([sys.executable, "-c", TORCHREID_EVAL, d], env, 1))
+        for evaluator in ("cython", "python"):
+            rows.append((f"Torchreid distance + evaluate_rank ({evaluator})",)
+                        + timed([sys.executable, "-c", TORCHREID_EVAL, d, evaluator], env, 1))
     base = rows[0][1]
     print("| implementation | seconds (whole process) | vs reidscope | output |")
     print("|---|---|---|---|")

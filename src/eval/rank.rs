@@ -67,42 +67,43 @@ pub struct QueryOutcome {
     pub relevant: usize,
 }
 
-/// Orders gallery entries by distance, ties by index (the order of a stable sort).
-fn ranks_before(row: &[f32], a: usize, b: usize) -> bool {
-    row[a].total_cmp(&row[b]).then(a.cmp(&b)).is_lt()
+/// A key whose integer order is `f32::total_cmp`'s order; paired with the gallery index it
+/// orders entries by distance, ties by index (the order of a stable sort).
+fn rank_key(row: &[f32], g: usize) -> (i32, usize) {
+    let bits = row[g].to_bits() as i32;
+    (bits ^ (((bits >> 31) as u32) >> 1) as i32, g)
 }
 
 /// The relevant gallery samples of one query (same identity, other camera) as
 /// `(gallery index, 0-based rank)`, best first. Ranks count only non-junk samples: gallery
 /// samples of the query's identity seen by the query's camera are removed before ranking.
 ///
-/// Runs in one pass over the row without sorting it: each irrelevant sample is placed between
-/// the (sorted) relevant ones by binary search.
+/// Runs in one pass over the row without sorting it: each irrelevant sample ranked before the
+/// last relevant one is placed between the (sorted) relevant ones by binary search.
 pub fn relevant_ranks(row: &[f32], query: Label, gallery: &[Label]) -> Vec<(usize, usize)> {
-    let mut relevant: Vec<usize> = (0..gallery.len())
+    let mut relevant: Vec<(i32, usize)> = (0..gallery.len())
         .filter(|&g| gallery[g].pid == query.pid && gallery[g].camid != query.camid)
+        .map(|g| rank_key(row, g))
         .collect();
-    let Some(&last) = relevant
-        .iter()
-        .max_by(|&&a, &&b| row[a].total_cmp(&row[b]).then(a.cmp(&b)))
-    else {
+    relevant.sort_unstable();
+    let Some(&last) = relevant.last() else {
         return Vec::new();
     };
-    relevant.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
     // between[p]: irrelevant samples ranked after relevant[p - 1] and before relevant[p].
     let mut between = vec![0usize; relevant.len()];
-    for (g, label) in gallery.iter().enumerate() {
-        if label.pid == query.pid || !ranks_before(row, g, last) {
+    for g in 0..row.len() {
+        let key = rank_key(row, g);
+        if key >= last || gallery[g].pid == query.pid {
             continue;
         }
-        between[relevant.partition_point(|&r| ranks_before(row, r, g))] += 1;
+        between[relevant.partition_point(|&r| r < key)] += 1;
     }
     let mut irrelevant_before = 0;
     relevant
         .iter()
         .zip(&between)
         .enumerate()
-        .map(|(position, (&g, &count))| {
+        .map(|(position, (&(_, g), &count))| {
             irrelevant_before += count;
             (g, position + irrelevant_before)
         })
