@@ -91,9 +91,9 @@ pub fn relevant_ranks(row: &[f32], query: Label, gallery: &[Label]) -> Vec<(usiz
     };
     // between[p]: irrelevant samples ranked after relevant[p - 1] and before relevant[p].
     let mut between = vec![0usize; relevant.len()];
-    for g in 0..row.len() {
+    for (g, label) in gallery.iter().enumerate() {
         let key = rank_key(row, g);
-        if key >= last || gallery[g].pid == query.pid {
+        if key >= last || label.pid == query.pid {
             continue;
         }
         between[relevant.partition_point(|&r| r < key)] += 1;
