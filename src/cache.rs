@@ -25,6 +25,8 @@ pub struct CacheKey {
     pub weights_digest: String,
     /// Compute precision.
     pub precision: String,
+    /// Build options that change the network beyond its weights (e.g. ResNet-50's last stride).
+    pub build: String,
     /// Input height.
     pub height: u32,
     /// Input width.
@@ -36,7 +38,7 @@ pub struct CacheKey {
 impl CacheKey {
     /// Builds the key; reads the whole weights file and stats every image.
     pub fn new(
-        model: &str,
+        (model, build): (&str, &str),
         weights: &Path,
         precision: &str,
         (height, width): (u32, u32),
@@ -46,6 +48,7 @@ impl CacheKey {
             model: model.to_string(),
             weights_digest: file_digest(weights)?,
             precision: precision.to_string(),
+            build: build.to_string(),
             height,
             width,
             images_digest: images_digest(images),
@@ -59,6 +62,7 @@ impl CacheKey {
             &self.model,
             &self.weights_digest,
             &self.precision,
+            &self.build,
             &self.images_digest,
         ] {
             hasher.update(field.as_bytes());
@@ -125,7 +129,14 @@ impl Chunk {
         for v in &self.features {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let errors: Vec<String> = self.errors.iter().map(|e| e.replace('\n', " ")).collect();
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| match e.trim() {
+                "" => "unreadable".to_string(),
+                e => e.replace('\n', " "),
+            })
+            .collect();
         let errors = errors.join("\n");
         bytes.extend_from_slice(&(errors.len() as u32).to_le_bytes());
         bytes.extend_from_slice(errors.as_bytes());
@@ -272,6 +283,28 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_error_text_still_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = CacheEntry {
+            dir: dir.path().to_path_buf(),
+            chunk_images: 3,
+        };
+        entry
+            .store(
+                0,
+                &Chunk {
+                    errors: vec![String::new()],
+                    ..chunk()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            entry.load(0, 3).unwrap().errors,
+            vec!["unreadable".to_string()]
+        );
+    }
+
+    #[test]
     fn chunks_round_trip_and_damage_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let entry = CacheEntry {
@@ -312,12 +345,24 @@ mod tests {
         std::fs::write(&image, b"x").unwrap();
         let images = vec![image.clone()];
         let key = |precision: &str, images: &[PathBuf]| {
-            CacheKey::new("osnet_x1_0", &weights, precision, (256, 128), images)
+            CacheKey::new(("osnet_x1_0", ""), &weights, precision, (256, 128), images)
                 .unwrap()
                 .id()
         };
         let first = key("f32", &images);
         assert_eq!(first, key("f32", &images));
+        let stride_1 = CacheKey::new(
+            ("osnet_x1_0", "last_stride=Some(1)"),
+            &weights,
+            "f32",
+            (256, 128),
+            &images,
+        );
+        assert_ne!(
+            first,
+            stride_1.unwrap().id(),
+            "build options are part of the key"
+        );
         assert_ne!(first, key("f16", &images));
         assert_ne!(first, key("f32", &[]));
         std::fs::write(&image, b"xy").unwrap();

@@ -123,6 +123,14 @@ pub fn extract(
                     preprocess.width as usize,
                 ];
                 let rows = model.features(batch.values, shape)?;
+                if rows.len() != batch.paths.len() * out.dim {
+                    return Err(ModelError::Device(format!(
+                        "the model returned {} values for {} images of {} features",
+                        rows.len(),
+                        batch.paths.len(),
+                        out.dim
+                    )));
+                }
                 out.features.extend_from_slice(&rows);
                 out.kept.extend(batch.paths);
             }

@@ -10,3 +10,4 @@ pub mod features;
 pub mod io;
 pub mod models;
 pub mod report;
+pub mod run;

@@ -98,7 +98,7 @@ fn run_on(p: &Problem, options: &EvalOptions, device: Option<&Device>) -> Metric
         &p.queries,
         &p.gallery,
         options,
-        &|_, _| {},
+        &mut |_, _| {},
         &AtomicBool::new(false),
     )
     .unwrap()

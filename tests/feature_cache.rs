@@ -31,7 +31,7 @@ fn cancelled_extraction_resumes_from_stored_chunks() {
             width: 32,
         },
     };
-    let key = CacheKey::new("osnet_x0_25", &weights, "f32", (64, 32), &images).unwrap();
+    let key = CacheKey::new(("osnet_x0_25", ""), &weights, "f32", (64, 32), &images).unwrap();
     let entry = FeatureCache::new(tmp.path().join("cache"))
         .entry(&key)
         .with_chunk_images(2);

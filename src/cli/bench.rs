@@ -159,7 +159,7 @@ fn bench_metrics(args: &BenchArgs) -> Result<()> {
         &queries,
         &gallery,
         &options,
-        &|_, _| {},
+        &mut |_, _| {},
         &Default::default(),
     )?;
     let seconds = start.elapsed().as_secs_f64();

@@ -10,22 +10,19 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use reidscope::backend::Backend;
-use reidscope::baseline::extract_histograms;
-use reidscope::cache::{CacheKey, FeatureCache};
-use reidscope::data::{DatasetKind, Sample, load_dataset};
+use reidscope::cache::FeatureCache;
+use reidscope::data::DatasetKind;
 use reidscope::demo::{DEMO_DATASET, DEMO_MODEL, DEMO_WEIGHTS, bundled};
-use reidscope::eval::rank::top_k;
-use reidscope::eval::{Distances, Evaluation, Label};
-use reidscope::features::{ExtractOptions, Extraction, extract, extract_cached};
+use reidscope::eval::ranked_list;
 use reidscope::models::ModelName;
 use reidscope::report::cmc_plot::write_cmc_plots;
 use reidscope::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
 use reidscope::report::{MetricsFile, write_per_query_csv};
+use reidscope::run::{FeatureSource, NetworkSource, Run, RunSpec, Stage, execute};
 
 use super::extract::image_bar;
-use super::metrics::{EvalArgs, distance_device, run_evaluation, summary};
-use super::network::{InferenceArgs, ModelArgs, load_model};
+use super::metrics::{EvalArgs, summary};
+use super::network::InferenceArgs;
 
 /// Queries shown on the worst-queries sheet.
 const WORST_SHEET_QUERIES: usize = 12;
@@ -64,7 +61,7 @@ impl FromStr for VisrankQueries {
 pub struct EvalCommandArgs {
     /// Evaluate the bundled demo dataset (assets/demo) with the bundled model unless
     /// --model/--weights/--baseline say otherwise.
-    #[arg(long, conflicts_with = "root")]
+    #[arg(long, conflicts_with_all = ["root", "dataset"])]
     demo: bool,
     /// Dataset layout: market1501, dukemtmcreid, msmt17, cuhk03, cuhk03-labeled, folder, auto.
     #[arg(long, default_value = "auto")]
@@ -108,15 +105,71 @@ pub struct EvalCommandArgs {
     out: PathBuf,
 }
 
-/// Runs `reidscope eval`.
-pub fn run(args: EvalCommandArgs) -> Result<()> {
-    let start = Instant::now();
-    let options = args.eval.options()?;
+/// The run `args` describe (`--demo` fills in the bundled dataset, model and weights).
+fn spec(args: &EvalCommandArgs) -> Result<RunSpec> {
     let (kind, root) = match &args.root {
         Some(root) => (args.dataset, root.clone()),
         None => (DatasetKind::Market1501, bundled(DEMO_DATASET)),
     };
-    let dataset = load_dataset(kind, &root)?;
+    let source = if args.baseline {
+        FeatureSource::ColourHistogram
+    } else {
+        let (model, weights) = match (args.model, &args.weights) {
+            (Some(model), Some(weights)) => (model, weights.clone()),
+            (None, None) if args.demo => (
+                DEMO_MODEL
+                    .parse::<ModelName>()
+                    .map_err(anyhow::Error::msg)?,
+                bundled(DEMO_WEIGHTS),
+            ),
+            _ => bail!("give --model and --weights together (or --demo, or --baseline)"),
+        };
+        FeatureSource::Network(NetworkSource {
+            model,
+            weights,
+            last_stride: args.last_stride,
+            precision: args.inference.precision,
+        })
+    };
+    let cache = match (&args.cache_dir, args.no_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => Some(
+            FeatureCache::default_root().context("no platform cache folder; pass --cache-dir")?,
+        ),
+    };
+    Ok(RunSpec {
+        kind,
+        root,
+        source,
+        device: args.inference.device,
+        preprocess: args.inference.preprocess()?,
+        batch: args.inference.batch,
+        cache,
+        eval: args.eval.options()?,
+    })
+}
+
+/// Runs `reidscope eval`.
+pub fn run(args: EvalCommandArgs) -> Result<()> {
+    let start = Instant::now();
+    let spec = spec(&args)?;
+    let bar = image_bar(0);
+    let mut on_stage = |stage: Stage| match stage {
+        Stage::Preparing => {}
+        Stage::Extracting(p) => {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+            bar.set_message(format!("{:.1} img/s", p.images_per_s));
+        }
+        Stage::Distances => {
+            bar.finish_and_clear();
+        }
+        Stage::Scoring(..) => {}
+    };
+    let run = execute(&spec, &mut on_stage, &AtomicBool::new(false))?;
+    bar.finish_and_clear();
+    let dataset = &run.dataset;
     if !dataset.unparsed.is_empty() {
         let examples: Vec<String> = dataset
             .unparsed
@@ -130,210 +183,74 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
             examples.join(", ")
         );
     }
-    let split = &dataset.split;
+    for skipped in &run.skipped {
+        eprintln!("skipped: {skipped}");
+    }
     eprintln!(
         "{} at {}: {} queries, {} gallery images",
         dataset.kind,
         dataset.root.display(),
-        split.query.len(),
-        split.gallery.len()
+        run.queries.len(),
+        run.gallery.len()
     );
-
-    let images: Vec<PathBuf> = split
-        .query
-        .iter()
-        .chain(&split.gallery)
-        .map(|s| s.path.clone())
-        .collect();
-    let (extraction, label) = if args.baseline {
-        (extract_histograms(&images), "colour histogram".to_string())
-    } else {
-        extract_with_model(&args, &images)?
-    };
-    for skipped in &extraction.skipped {
-        eprintln!("skipped: {skipped}");
-    }
-
-    let (queries, query_features) = kept_rows(&split.query, &extraction);
-    let (gallery, gallery_features) = kept_rows(&split.gallery, &extraction);
-    let labels = |samples: &[&Sample]| -> Vec<Label> {
-        samples
-            .iter()
-            .map(|s| Label {
-                pid: s.pid,
-                camid: s.camid,
-            })
-            .collect()
-    };
-    let (q_labels, g_labels) = (labels(&queries), labels(&gallery));
-    let (distances, evaluation) = run_evaluation(
-        &query_features,
-        &gallery_features,
-        extraction.dim,
-        &q_labels,
-        &g_labels,
-        &options,
-        distance_device(args.inference.device)?.as_ref(),
-    )?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let file = MetricsFile::new(&evaluation, &options, gallery.len(), label);
     let out = |name: &str| args.out.join(name);
-    file.write(&out("metrics.json"))
+    run.metrics
+        .write(&out("metrics.json"))
         .context("cannot write metrics.json")?;
-    let names: Vec<String> = queries
+    let names: Vec<String> = run
+        .queries
         .iter()
         .map(|s| s.path.display().to_string())
         .collect();
-    write_per_query_csv(&out("per_query.csv"), &evaluation, &q_labels, Some(&names))
-        .context("cannot write per_query.csv")?;
-
-    let mut runs = vec![file.clone()];
+    write_per_query_csv(
+        &out("per_query.csv"),
+        &run.evaluation,
+        &run.query_labels,
+        Some(&names),
+    )
+    .context("cannot write per_query.csv")?;
+    let mut runs = vec![run.metrics.clone()];
     for dir in &args.compare {
         runs.push(MetricsFile::read(&dir.join("metrics.json")).map_err(anyhow::Error::msg)?);
     }
     write_cmc_plots(&out("cmc.png"), &out("cmc.svg"), &runs).map_err(anyhow::Error::msg)?;
-
-    let figures = Figures {
-        distances: &distances,
-        evaluation: &evaluation,
-        queries: &queries,
-        gallery: &gallery,
-    };
+    let figures = Figures { run: &run };
     figures.write_ranked(&out("ranked"), args.visrank_queries, args.visrank_topk)?;
     figures.write_worst(&out("worst.png"))?;
     eprintln!(
         "{}\nreport in {} ({:.1} s)",
-        summary(&file),
+        summary(&run.metrics),
         args.out.display(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-/// Network features of `images` for `eval` (read from / written to the feature cache unless
-/// `--no-cache`), with the run's label.
-fn extract_with_model(args: &EvalCommandArgs, images: &[PathBuf]) -> Result<(Extraction, String)> {
-    let demo = |what: &str| -> Result<()> {
-        if args.demo {
-            Ok(())
-        } else {
-            bail!("--{what} is required (or --demo, or --baseline)")
-        }
-    };
-    let model = match args.model {
-        Some(model) => model,
-        None => demo("model").map(|_| DEMO_MODEL.parse().map_err(anyhow::Error::msg))??,
-    };
-    let weights = match &args.weights {
-        Some(weights) => weights.clone(),
-        None => demo("weights").map(|_| bundled(DEMO_WEIGHTS))?,
-    };
-    let preprocess = args.inference.preprocess()?;
-    let backend = Backend::select(args.inference.device, args.inference.precision)?;
-    let model_args = ModelArgs {
-        model,
-        last_stride: args.last_stride,
-    };
-    let network = load_model(&model_args, Some(&weights), &backend)?;
-    let options = ExtractOptions {
-        batch_size: args.inference.batch,
-        preprocess,
-    };
-    let bar = image_bar(images.len());
-    let cancel = AtomicBool::new(false);
-    let mut on_progress = |p: reidscope::features::Progress| {
-        bar.set_position(p.done as u64);
-        bar.set_message(format!("{:.1} img/s", p.images_per_s));
-    };
-    let extraction = if args.no_cache {
-        extract(&network, images, options, &mut on_progress, &cancel)?
-    } else {
-        let root = match &args.cache_dir {
-            Some(dir) => dir.clone(),
-            None => FeatureCache::default_root()
-                .context("no platform cache folder; pass --cache-dir")?,
-        };
-        let precision = args.inference.precision.to_string();
-        let key = CacheKey::new(
-            model.as_str(),
-            &weights,
-            &precision,
-            (preprocess.height, preprocess.width),
-            images,
-        )
-        .with_context(|| format!("cannot read {}", weights.display()))?;
-        let entry = FeatureCache::new(root).entry(&key);
-        extract_cached(&network, images, options, &entry, &mut on_progress, &cancel)?
-    };
-    bar.finish_and_clear();
-    let label = format!(
-        "{model} {} {}",
-        weights.file_name().unwrap_or_default().to_string_lossy(),
-        args.inference.precision
-    );
-    Ok((extraction, label))
-}
-
-/// The samples of one split that have a feature row, with their features.
-fn kept_rows<'a>(samples: &'a [Sample], extraction: &Extraction) -> (Vec<&'a Sample>, Vec<f32>) {
-    let row_of: std::collections::HashMap<&Path, usize> = extraction
-        .kept
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.as_path(), i))
-        .collect();
-    let dim = extraction.dim;
-    let mut kept = Vec::new();
-    let mut features = Vec::new();
-    for sample in samples {
-        if let Some(&row) = row_of.get(sample.path.as_path()) {
-            kept.push(sample);
-            features.extend_from_slice(&extraction.features[row * dim..(row + 1) * dim]);
-        }
-    }
-    (kept, features)
-}
-
-/// What the ranked-list figures are drawn from.
+/// Ranked-list figures of a run.
 struct Figures<'a> {
-    distances: &'a Distances,
-    evaluation: &'a Evaluation,
-    queries: &'a [&'a Sample],
-    gallery: &'a [&'a Sample],
+    run: &'a Run,
 }
 
 impl Figures<'_> {
-    /// Query indices by ascending AP (queries without a match last), ties by index.
-    fn worst_first(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.queries.len()).collect();
-        let ap = |q: usize| self.evaluation.per_query[q].map_or(f64::INFINITY, |o| o.ap);
-        order.sort_by(|&a, &b| ap(a).total_cmp(&ap(b)).then(a.cmp(&b)));
-        order
-    }
-
     /// The ranked list of query `q`: its top `k` gallery images, junk removed.
     fn ranked(&self, q: usize, k: usize) -> RankedQuery {
-        let query = self.queries[q];
+        let run = self.run;
+        let query = &run.queries[q];
         let mut row = Vec::new();
-        self.distances.rows(q..q + 1, &mut row);
-        let junk =
-            |g: usize| self.gallery[g].pid == query.pid && self.gallery[g].camid == query.camid;
-        let junk_count = (0..self.gallery.len()).filter(|&g| junk(g)).count();
-        let items = top_k(&row, k + junk_count)
+        run.distances.rows(q..q + 1, &mut row);
+        let items = ranked_list(&row, run.query_labels[q], &run.gallery_labels, k, false)
             .into_iter()
-            .filter(|&g| !junk(g))
-            .take(k)
-            .enumerate()
-            .map(|(rank, g)| RankedItem {
-                path: self.gallery[g].path.clone(),
-                rank: rank + 1,
-                distance: row[g],
-                matches: self.gallery[g].pid == query.pid,
+            .map(|entry| RankedItem {
+                path: run.gallery[entry.gallery].path.clone(),
+                rank: entry.rank.unwrap_or(0),
+                distance: entry.distance,
+                matches: entry.matches,
             })
             .collect();
-        let caption = match self.evaluation.per_query[q] {
+        let caption = match run.evaluation.per_query[q] {
             Some(o) => format!("AP {:.1}%", o.ap * 100.0),
             None => "no match".into(),
         };
@@ -348,10 +265,17 @@ impl Figures<'_> {
 
     /// One figure per selected query in `dir`.
     fn write_ranked(&self, dir: &Path, which: VisrankQueries, k: usize) -> Result<()> {
+        let queries = self.run.queries.len();
         let selected: Vec<usize> = match which {
-            VisrankQueries::All => (0..self.queries.len()).collect(),
-            VisrankQueries::First(n) => (0..self.queries.len().min(n)).collect(),
-            VisrankQueries::Worst => self.worst_first().into_iter().take(WORST_DEFAULT).collect(),
+            VisrankQueries::All => (0..queries).collect(),
+            VisrankQueries::First(n) => (0..queries.min(n)).collect(),
+            VisrankQueries::Worst => self
+                .run
+                .evaluation
+                .worst_first()
+                .into_iter()
+                .take(WORST_DEFAULT)
+                .collect(),
         };
         if selected.is_empty() || k == 0 {
             return Ok(());
@@ -363,7 +287,7 @@ impl Figures<'_> {
                 .expect("valid progress template"),
         );
         selected.par_iter().try_for_each(|&q| -> Result<()> {
-            let stem = self.queries[q]
+            let stem = self.run.queries[q]
                 .path
                 .file_stem()
                 .unwrap_or_default()
@@ -379,10 +303,11 @@ impl Figures<'_> {
 
     /// The worst queries by AP on one sheet.
     fn write_worst(&self, path: &Path) -> Result<()> {
-        let rows: Vec<RankedQuery> = self
+        let evaluation = &self.run.evaluation;
+        let rows: Vec<RankedQuery> = evaluation
             .worst_first()
             .into_iter()
-            .filter(|&q| self.evaluation.per_query[q].is_some())
+            .filter(|&q| evaluation.per_query[q].is_some())
             .take(WORST_SHEET_QUERIES)
             .map(|q| self.ranked(q, WORST_SHEET_TOPK))
             .collect();

@@ -157,7 +157,7 @@ pub fn run_evaluation(
         queries,
         gallery,
         options,
-        &|done, _| bar.set_position(done as u64),
+        &mut |done, _| bar.set_position(done as u64),
         &AtomicBool::new(false),
     )?;
     bar.finish_and_clear();

@@ -97,6 +97,13 @@ pub fn check_features(what: &'static str, values: &[f32], dim: usize) -> Result<
             column: index % dim,
         });
     }
+    // Distances square the features: their squared norms must stay finite too.
+    if let Some(row) = values
+        .chunks_exact(dim)
+        .position(|r| !r.iter().map(|v| v * v).sum::<f32>().is_finite())
+    {
+        return Err(EvalError::TooLarge { what, row });
+    }
     Ok(values.len() / dim)
 }
 
@@ -188,6 +195,16 @@ pub struct Evaluation {
     pub per_query: Vec<Option<QueryOutcome>>,
 }
 
+impl Evaluation {
+    /// Query indices by ascending AP (queries without a match last), ties by index.
+    pub fn worst_first(&self) -> Vec<usize> {
+        let ap = |q: usize| self.per_query[q].map_or(f64::INFINITY, |o| o.ap);
+        let mut order: Vec<usize> = (0..self.per_query.len()).collect();
+        order.sort_by(|&a, &b| ap(a).total_cmp(&ap(b)).then(a.cmp(&b)));
+        order
+    }
+}
+
 /// Scores every query. `progress(done, total)` is called after each block; setting `cancel`
 /// stops between blocks with [`EvalError::Cancelled`].
 pub fn evaluate(
@@ -195,7 +212,7 @@ pub fn evaluate(
     queries: &[Label],
     gallery: &[Label],
     options: &EvalOptions,
-    progress: &dyn Fn(usize, usize),
+    progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> Result<Evaluation, EvalError> {
     for (what, expected, found) in [
@@ -275,7 +292,7 @@ mod tests {
             q,
             g,
             &options,
-            &|_, _| {},
+            &mut |_, _| {},
             &AtomicBool::new(false),
         )
     }
@@ -326,6 +343,19 @@ mod tests {
     }
 
     #[test]
+    fn rerank_of_identical_features_stays_finite() {
+        let options = EvalOptions {
+            rerank: Some(RerankParams::default()),
+            ..EvalOptions::default()
+        };
+        let distances = Distances::new(&[0.5; 6], &[0.5; 8], 2, &options, None).unwrap();
+        let mut rows = Vec::new();
+        distances.rows(0..3, &mut rows);
+        assert_eq!(rows.len(), 12);
+        assert!(rows.iter().all(|d| d.is_finite()), "{rows:?}");
+    }
+
+    #[test]
     fn cancel_stops_before_the_first_block() {
         let options = EvalOptions::default();
         let distances = Distances::new(&[0.0], &[1.0], 1, &options, None).unwrap();
@@ -334,7 +364,7 @@ mod tests {
             &[label(1, 0)],
             &[label(1, 1)],
             &options,
-            &|_, _| {},
+            &mut |_, _| {},
             &AtomicBool::new(true),
         )
         .unwrap_err();

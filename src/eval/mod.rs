@@ -11,4 +11,4 @@ pub mod rerank;
 
 pub use distance::Metric;
 pub use evaluate::{Distances, EvalOptions, Evaluation, Protocol, check_features, evaluate};
-pub use rank::{EvalError, Label, Metrics, QueryOutcome};
+pub use rank::{EvalError, Label, Metrics, QueryOutcome, RankedEntry, ranked_list};

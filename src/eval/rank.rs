@@ -37,6 +37,14 @@ pub enum EvalError {
         /// 0-based column.
         column: usize,
     },
+    /// A feature row is so large that its squared norm overflows.
+    #[error("{what}: row {row} is too large (its squared norm overflows float32)")]
+    TooLarge {
+        /// Which input.
+        what: &'static str,
+        /// 0-based row.
+        row: usize,
+    },
     /// Stopped on request.
     #[error("evaluation cancelled")]
     Cancelled,
@@ -147,6 +155,53 @@ pub fn top_k(row: &[f32], k: usize) -> Vec<usize> {
     order
 }
 
+/// One entry of a ranked gallery list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankedEntry {
+    /// Gallery index.
+    pub gallery: usize,
+    /// 1-based rank with junk removed; `None` for a junk entry.
+    pub rank: Option<usize>,
+    /// Distance to the query.
+    pub distance: f32,
+    /// Same identity as the query.
+    pub matches: bool,
+}
+
+/// The query's ranked list down to its `k`-th non-junk entry; junk entries (same identity,
+/// same camera) are left out, or kept in place, unranked, when `with_junk`.
+pub fn ranked_list(
+    row: &[f32],
+    query: Label,
+    gallery: &[Label],
+    k: usize,
+    with_junk: bool,
+) -> Vec<RankedEntry> {
+    let junk = |g: usize| gallery[g].pid == query.pid && gallery[g].camid == query.camid;
+    let junk_count = (0..gallery.len()).filter(|&g| junk(g)).count();
+    let mut list = Vec::with_capacity(k.min(gallery.len()));
+    let mut rank = 0;
+    for g in top_k(row, k.saturating_add(junk_count)) {
+        if rank == k {
+            break;
+        }
+        let is_junk = junk(g);
+        if is_junk && !with_junk {
+            continue;
+        }
+        if !is_junk {
+            rank += 1;
+        }
+        list.push(RankedEntry {
+            gallery: g,
+            rank: (!is_junk).then_some(rank),
+            distance: row[g],
+            matches: gallery[g].pid == query.pid,
+        });
+    }
+    list
+}
+
 /// Aggregate metrics over all queries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {
@@ -246,6 +301,27 @@ mod tests {
                 score_by_sorting(&row, query, &gallery)
             );
         }
+    }
+
+    #[test]
+    fn ranked_lists_skip_or_show_junk() {
+        let gallery = [label(1, 1), label(2, 2), label(1, 2), label(3, 1)];
+        let row = [0.1, 0.2, 0.3, 0.4];
+        let query = label(1, 1);
+        let plain = ranked_list(&row, query, &gallery, 2, false);
+        assert_eq!(
+            plain
+                .iter()
+                .map(|e| (e.gallery, e.rank))
+                .collect::<Vec<_>>(),
+            vec![(1, Some(1)), (2, Some(2))]
+        );
+        assert!(plain[1].matches && !plain[0].matches);
+        let shown = ranked_list(&row, query, &gallery, 2, true);
+        assert_eq!(
+            shown.iter().map(|e| e.rank).collect::<Vec<_>>(),
+            vec![None, Some(1), Some(2)]
+        );
     }
 
     #[test]

@@ -59,8 +59,14 @@ impl Reranker {
         let all_on_device = upload(all.clone());
         let k1 = params.k1;
         let half = (k1 as f64 / 2.0).round_ties_even() as usize;
-        let neighbors = Neighbors::compute(&all, &all_on_device, k1 + 1, |d| d * d);
-        let row_max = neighbors.row_max.clone();
+        let neighbors =
+            Neighbors::compute(&all, &all_on_device, (k1 + 1).max(params.k2), |d| d * d);
+        // A row whose every distance is 0 (identical features) would divide by zero.
+        let row_max: Vec<f32> = neighbors
+            .row_max
+            .iter()
+            .map(|m| m.max(f32::MIN_POSITIVE))
+            .collect();
         let normalized = |i: usize, j: usize| {
             let d = all.distance(i, &all, j);
             d * d / row_max[i]
@@ -108,7 +114,7 @@ impl Reranker {
                 .map_init(
                     || vec![0f32; n],
                     |dense, i| {
-                        let rows = &neighbors.of(i)[..params.k2.min(neighbors.k)];
+                        let rows = &neighbors.of(i)[..params.k2.clamp(1, neighbors.k.max(1))];
                         let mut columns: Vec<u32> = Vec::new();
                         for &r in rows {
                             for &(c, v) in &raw[r as usize] {

@@ -1,0 +1,281 @@
+//! A whole evaluation run, as the command line's `eval` and the app perform it: read the
+//! dataset, extract (or load cached) features, compute distances and score every query.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use crate::backend::{Backend, BackendError, BackendKind, DeviceChoice, Precision};
+use crate::baseline::extract_histograms;
+use crate::cache::{CacheKey, FeatureCache};
+use crate::data::image::{ImageError, Preprocess};
+use crate::data::{DataError, Dataset, DatasetKind, Sample, load_dataset};
+use crate::eval::{Distances, EvalError, EvalOptions, Evaluation, Label, evaluate};
+use crate::features::{ExtractOptions, Extraction, Progress, extract, extract_cached};
+use crate::models::{BuildOptions, Model, ModelError, ModelName};
+use crate::report::MetricsFile;
+
+/// A network and its checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSource {
+    /// Model name.
+    pub model: ModelName,
+    /// Checkpoint file.
+    pub weights: PathBuf,
+    /// ResNet-50 last stride override.
+    pub last_stride: Option<usize>,
+    /// Compute precision.
+    pub precision: Precision,
+}
+
+/// Where features come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureSource {
+    /// A network.
+    Network(NetworkSource),
+    /// The colour-histogram baseline.
+    ColourHistogram,
+}
+
+impl FeatureSource {
+    /// Short description, used as the run's label.
+    pub fn label(&self) -> String {
+        match self {
+            FeatureSource::Network(net) => format!(
+                "{} {} {}",
+                net.model,
+                net.weights
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy(),
+                net.precision
+            ),
+            FeatureSource::ColourHistogram => "colour histogram".to_string(),
+        }
+    }
+}
+
+/// Everything that defines a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// Dataset layout.
+    pub kind: DatasetKind,
+    /// Dataset folder (or CSV).
+    pub root: PathBuf,
+    /// Feature source.
+    pub source: FeatureSource,
+    /// Device for the network and the distance products.
+    pub device: DeviceChoice,
+    /// Network input size.
+    pub preprocess: Preprocess,
+    /// Images per forward pass.
+    pub batch: usize,
+    /// Feature cache folder; `None` disables the cache.
+    pub cache: Option<PathBuf>,
+    /// Distance and protocol.
+    pub eval: EvalOptions,
+}
+
+/// What a run is doing.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// Reading the dataset and loading the model.
+    Preparing,
+    /// Extracting features.
+    Extracting(Progress),
+    /// Computing distances (and re-ranking neighbourhoods).
+    Distances,
+    /// Scoring queries: done, total.
+    Scoring(usize, usize),
+}
+
+/// A finished run.
+pub struct Run {
+    /// What was run.
+    pub spec: RunSpec,
+    /// The dataset as parsed.
+    pub dataset: Dataset,
+    /// Queries with a feature row.
+    pub queries: Vec<Sample>,
+    /// Gallery samples with a feature row.
+    pub gallery: Vec<Sample>,
+    /// Labels of `queries`.
+    pub query_labels: Vec<Label>,
+    /// Labels of `gallery`.
+    pub gallery_labels: Vec<Label>,
+    /// Query-to-gallery distances (any row on demand).
+    pub distances: Distances,
+    /// Per-query outcomes and metrics.
+    pub evaluation: Evaluation,
+    /// The metrics as written to `metrics.json`.
+    pub metrics: MetricsFile,
+    /// Images that could not be read.
+    pub skipped: Vec<ImageError>,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Dataset problem.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Device problem.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// Model or checkpoint problem.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Evaluation problem.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The weights file could not be read for the cache key.
+    #[error("{}: {source}", path.display())]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Stopped on request.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Runs `spec`, reporting each stage; `cancel` stops extraction between batches (finished
+/// cache chunks are kept) and scoring between blocks.
+pub fn execute(
+    spec: &RunSpec,
+    on_stage: &mut dyn FnMut(Stage),
+    cancel: &AtomicBool,
+) -> Result<Run, RunError> {
+    on_stage(Stage::Preparing);
+    let dataset = load_dataset(spec.kind, &spec.root)?;
+    let split = &dataset.split;
+    let images: Vec<PathBuf> = split
+        .query
+        .iter()
+        .chain(&split.gallery)
+        .map(|s| s.path.clone())
+        .collect();
+    let extraction = match &spec.source {
+        FeatureSource::ColourHistogram => extract_histograms(&images),
+        FeatureSource::Network(net) => extract_network(spec, net, &images, on_stage, cancel)?,
+    };
+    if !extraction.complete {
+        return Err(RunError::Cancelled);
+    }
+    let (queries, query_features) = rows_of(&split.query, &extraction);
+    let (gallery, gallery_features) = rows_of(&split.gallery, &extraction);
+    let labels = |samples: &[Sample]| -> Vec<Label> {
+        samples
+            .iter()
+            .map(|s| Label {
+                pid: s.pid,
+                camid: s.camid,
+            })
+            .collect()
+    };
+    let (query_labels, gallery_labels) = (labels(&queries), labels(&gallery));
+    on_stage(Stage::Distances);
+    let backend = Backend::select(spec.device, Precision::F32)?;
+    let device = (backend.kind == BackendKind::Wgpu).then_some(&backend.device);
+    let distances = Distances::new(
+        &query_features,
+        &gallery_features,
+        extraction.dim,
+        &spec.eval,
+        device,
+    )?;
+    let evaluation = evaluate(
+        &distances,
+        &query_labels,
+        &gallery_labels,
+        &spec.eval,
+        &mut |done, total| on_stage(Stage::Scoring(done, total)),
+        cancel,
+    )
+    .map_err(|e| match e {
+        EvalError::Cancelled => RunError::Cancelled,
+        e => RunError::Eval(e),
+    })?;
+    let metrics = MetricsFile::new(&evaluation, &spec.eval, gallery.len(), spec.source.label());
+    Ok(Run {
+        spec: spec.clone(),
+        dataset,
+        queries,
+        gallery,
+        query_labels,
+        gallery_labels,
+        distances,
+        evaluation,
+        metrics,
+        skipped: extraction.skipped,
+    })
+}
+
+fn extract_network(
+    spec: &RunSpec,
+    net: &NetworkSource,
+    images: &[PathBuf],
+    on_stage: &mut dyn FnMut(Stage),
+    cancel: &AtomicBool,
+) -> Result<Extraction, RunError> {
+    let NetworkSource {
+        model,
+        weights,
+        last_stride,
+        precision,
+    } = net;
+    let backend = Backend::select(spec.device, *precision)?;
+    let network = Model::from_checkpoint(
+        *model,
+        weights,
+        BuildOptions {
+            last_stride: *last_stride,
+        },
+        &backend,
+    )?;
+    let options = ExtractOptions {
+        batch_size: spec.batch,
+        preprocess: spec.preprocess,
+    };
+    let mut on_progress = |p: Progress| on_stage(Stage::Extracting(p));
+    Ok(match &spec.cache {
+        None => extract(&network, images, options, &mut on_progress, cancel)?,
+        Some(root) => {
+            let build = format!("last_stride={last_stride:?}");
+            let key = CacheKey::new(
+                (model.as_str(), &build),
+                weights,
+                &precision.to_string(),
+                (spec.preprocess.height, spec.preprocess.width),
+                images,
+            )
+            .map_err(|source| RunError::Weights {
+                path: weights.clone(),
+                source,
+            })?;
+            let entry = FeatureCache::new(root.clone()).entry(&key);
+            extract_cached(&network, images, options, &entry, &mut on_progress, cancel)?
+        }
+    })
+}
+
+/// The samples that have a feature row in `extraction`, with their features.
+fn rows_of(samples: &[Sample], extraction: &Extraction) -> (Vec<Sample>, Vec<f32>) {
+    let row_of: std::collections::HashMap<&Path, usize> = extraction
+        .kept
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_path(), i))
+        .collect();
+    let dim = extraction.dim;
+    let mut kept = Vec::new();
+    let mut features = Vec::new();
+    for sample in samples {
+        if let Some(&row) = row_of.get(sample.path.as_path()) {
+            kept.push(sample.clone());
+            features.extend_from_slice(&extraction.features[row * dim..(row + 1) * dim]);
+        }
+    }
+    (kept, features)
+}
