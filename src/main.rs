@@ -10,7 +10,8 @@ mod cli;
 #[command(
     name = "reidscope",
     version,
-    about = "Person re-identification: extract features, evaluate, inspect"
+    about = "Person re-identification: extract features, evaluate, inspect",
+    arg_required_else_help = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,7 +28,7 @@ enum Command {
     Eval(cli::eval::EvalCommandArgs),
     /// Write the synthetic demo dataset (Market-1501 layout) for a seed.
     DemoData(cli::demo::DemoDataArgs),
-    /// Measure inference throughput (images/s) per device, precision and batch size.
+    /// Measure inference throughput (images/s), or with --metrics the evaluation time.
     Bench(cli::bench::BenchArgs),
     /// List compute devices and whether they support f16.
     Devices,
