@@ -232,6 +232,13 @@ impl Backend {
     }
 }
 
+/// Where distance products run for `choice`: the wgpu device it resolves to, or `None` when it
+/// resolves to the CPU (whose GEMM is used directly).
+pub fn distance_device(choice: DeviceChoice) -> Result<Option<Device>, BackendError> {
+    let backend = Backend::select(choice, Precision::F32)?;
+    Ok((backend.kind == BackendKind::Wgpu).then_some(backend.device))
+}
+
 /// The adapter wgpu's own preference would pick: hardware before software, Vulkan first.
 fn pick_adapter(adapters: &[AdapterSummary]) -> Option<&AdapterSummary> {
     adapters.iter().min_by_key(|a| {

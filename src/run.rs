@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::backend::{Backend, BackendError, BackendKind, DeviceChoice, Precision};
+use crate::backend::{Backend, BackendError, DeviceChoice, Precision, distance_device};
 use crate::baseline::extract_histograms;
 use crate::cache::{CacheKey, FeatureCache};
 use crate::data::image::{ImageError, Preprocess};
@@ -176,14 +176,13 @@ pub fn execute(
     };
     let (query_labels, gallery_labels) = (labels(&queries), labels(&gallery));
     on_stage(Stage::Distances);
-    let backend = Backend::select(spec.device, Precision::F32)?;
-    let device = (backend.kind == BackendKind::Wgpu).then_some(&backend.device);
+    let device = distance_device(spec.device)?;
     let distances = Distances::new(
         &query_features,
         &gallery_features,
         extraction.dim,
         &spec.eval,
-        device,
+        device.as_ref(),
     )?;
     let evaluation = evaluate(
         &distances,

@@ -10,12 +10,12 @@ use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use reidscope::backend::{Backend, DeviceChoice, Precision};
+use reidscope::backend::{Backend, DeviceChoice, Precision, distance_device};
 use reidscope::data::image::Preprocess;
 use reidscope::eval::{Distances, Label, evaluate};
 use reidscope::models::{Model, ModelName};
 
-use super::metrics::{EvalArgs, distance_device};
+use super::metrics::EvalArgs;
 use super::network::{ModelArgs, load_model};
 
 #[derive(Args)]

@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use burn::tensor::Device;
-use reidscope::backend::{Backend, BackendKind, DeviceChoice, Precision};
+use reidscope::backend::{DeviceChoice, distance_device};
 use reidscope::eval::rerank::RerankParams;
 use reidscope::eval::{Distances, EvalOptions, Evaluation, Label, Metric, Protocol, evaluate};
 use reidscope::io::{read_npy_ids, read_npy_matrix};
@@ -125,12 +125,6 @@ fn query_bar(total: usize) -> ProgressBar {
         ProgressStyle::with_template("{bar:40} {pos}/{len} queries ranked, ETA {eta}")
             .expect("valid progress template"),
     )
-}
-
-/// Where distance products run: the wgpu device `choice` resolves to, or `None` for the CPU GEMM.
-pub fn distance_device(choice: DeviceChoice) -> Result<Option<Device>> {
-    let backend = Backend::select(choice, Precision::F32)?;
-    Ok((backend.kind == BackendKind::Wgpu).then_some(backend.device))
 }
 
 /// Prepares distances and scores every query, with a progress bar.
