@@ -1,5 +1,6 @@
 //! reidscope: person re-identification feature extraction, evaluation and inspection.
 
+pub mod app;
 pub mod backend;
 pub mod baseline;
 pub mod cache;

@@ -11,15 +11,17 @@ mod cli;
     name = "reidscope",
     version,
     about = "Person re-identification: extract features, evaluate, inspect",
-    arg_required_else_help = true
+    after_help = "Without a command, the app opens on the bundled demo dataset."
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The desktop app (the default): browse a dataset, inspect ranked lists, compare runs.
+    Gui(Box<cli::gui::GuiArgs>),
     /// Extract eval-mode features of every image in a folder into a .npy file.
     Extract(cli::extract::ExtractArgs),
     /// Metrics (CMC, mAP, mINP) of saved query/gallery features and labels.
@@ -42,8 +44,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,wgpu_core=error,wgpu_hal=error,naga=error".into()),
         )
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let command = Cli::parse()
+        .command
+        .or_else(|| Cli::parse_from(["reidscope", "gui"]).command)
+        .expect("`gui` is a command");
+    let result = match command {
+        Command::Gui(args) => cli::gui::run(*args),
         Command::Extract(args) => cli::extract::run(args),
         Command::Metrics(args) => cli::metrics::run(args),
         Command::Eval(args) => cli::eval::run(args),

@@ -110,6 +110,10 @@ pub struct Run {
     pub metrics: MetricsFile,
     /// Images that could not be read.
     pub skipped: Vec<ImageError>,
+    /// Row-major features of `gallery`.
+    pub gallery_features: Vec<f32>,
+    /// Feature length.
+    pub feature_dim: usize,
 }
 
 /// Why a run failed.
@@ -135,6 +139,9 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// An image that could not be read.
+    #[error(transparent)]
+    Image(#[from] ImageError),
     /// Stopped on request.
     #[error("cancelled")]
     Cancelled,
@@ -208,7 +215,49 @@ pub fn execute(
         evaluation,
         metrics,
         skipped: extraction.skipped,
+        gallery_features,
+        feature_dim: extraction.dim,
     })
+}
+
+/// Distances from `image`, an image outside the dataset, to every gallery sample of `run`,
+/// with the run's feature source and metric. Re-ranking and query expansion are left out:
+/// both need the whole query set.
+pub fn external_query_row(
+    run: &Run,
+    image: &Path,
+    cancel: &AtomicBool,
+) -> Result<Vec<f32>, RunError> {
+    let images = [image.to_path_buf()];
+    let spec = RunSpec {
+        cache: None,
+        ..run.spec.clone()
+    };
+    let mut extraction = match &spec.source {
+        FeatureSource::ColourHistogram => extract_histograms(&images),
+        FeatureSource::Network(net) => extract_network(&spec, net, &images, &mut |_| {}, cancel)?,
+    };
+    if let Some(error) = extraction.skipped.pop() {
+        return Err(error.into());
+    }
+    if !extraction.complete {
+        return Err(RunError::Cancelled);
+    }
+    let options = EvalOptions {
+        rerank: None,
+        aqe: false,
+        ..spec.eval.clone()
+    };
+    let distances = Distances::new(
+        &extraction.features,
+        &run.gallery_features,
+        run.feature_dim,
+        &options,
+        None,
+    )?;
+    let mut row = Vec::new();
+    distances.rows(0..1, &mut row);
+    Ok(row)
 }
 
 fn extract_network(

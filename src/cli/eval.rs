@@ -10,19 +10,15 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use reidscope::cache::FeatureCache;
-use reidscope::data::DatasetKind;
-use reidscope::demo::{DEMO_DATASET, DEMO_MODEL, DEMO_WEIGHTS, bundled};
 use reidscope::eval::ranked_list;
-use reidscope::models::ModelName;
 use reidscope::report::cmc_plot::write_cmc_plots;
 use reidscope::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
 use reidscope::report::{MetricsFile, write_per_query_csv};
-use reidscope::run::{FeatureSource, NetworkSource, Run, RunSpec, Stage, execute};
+use reidscope::run::{Run, Stage, execute};
 
 use super::extract::image_bar;
-use super::metrics::{EvalArgs, summary};
-use super::network::InferenceArgs;
+use super::metrics::summary;
+use super::run_args::RunArgs;
 
 /// Queries shown on the worst-queries sheet.
 const WORST_SHEET_QUERIES: usize = 12;
@@ -63,34 +59,8 @@ pub struct EvalCommandArgs {
     /// --model/--weights/--baseline say otherwise.
     #[arg(long, conflicts_with_all = ["root", "dataset"])]
     demo: bool,
-    /// Dataset layout: market1501, dukemtmcreid, msmt17, cuhk03, cuhk03-labeled, folder, auto.
-    #[arg(long, default_value = "auto")]
-    dataset: DatasetKind,
-    /// Dataset folder (or CSV file for `folder`).
-    #[arg(long, required_unless_present = "demo")]
-    root: Option<PathBuf>,
-    /// Model name (Torchreid naming), e.g. osnet_ibn_x1_0, resnet50, mobilenetv2_x1_0.
-    #[arg(long)]
-    model: Option<ModelName>,
-    /// Checkpoint (.pth / .pth.tar / .pt).
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// ResNet-50 last-stage stride (1 or 2).
-    #[arg(long)]
-    last_stride: Option<usize>,
-    /// Use a colour-histogram baseline instead of a network.
-    #[arg(long, conflicts_with_all = ["model", "weights", "last_stride"])]
-    baseline: bool,
     #[command(flatten)]
-    inference: InferenceArgs,
-    #[command(flatten)]
-    eval: EvalArgs,
-    /// Feature cache folder (default: the platform cache folder).
-    #[arg(long)]
-    cache_dir: Option<PathBuf>,
-    /// Do not read or write the feature cache.
-    #[arg(long)]
-    no_cache: bool,
+    run: RunArgs,
     /// Earlier report folders whose CMC curves are drawn on the same chart.
     #[arg(long, num_args = 1..)]
     compare: Vec<PathBuf>,
@@ -105,55 +75,13 @@ pub struct EvalCommandArgs {
     out: PathBuf,
 }
 
-/// The run `args` describe (`--demo` fills in the bundled dataset, model and weights).
-fn spec(args: &EvalCommandArgs) -> Result<RunSpec> {
-    let (kind, root) = match &args.root {
-        Some(root) => (args.dataset, root.clone()),
-        None => (DatasetKind::Market1501, bundled(DEMO_DATASET)),
-    };
-    let source = if args.baseline {
-        FeatureSource::ColourHistogram
-    } else {
-        let (model, weights) = match (args.model, &args.weights) {
-            (Some(model), Some(weights)) => (model, weights.clone()),
-            (None, None) if args.demo => (
-                DEMO_MODEL
-                    .parse::<ModelName>()
-                    .map_err(anyhow::Error::msg)?,
-                bundled(DEMO_WEIGHTS),
-            ),
-            _ => bail!("give --model and --weights together (or --demo, or --baseline)"),
-        };
-        FeatureSource::Network(NetworkSource {
-            model,
-            weights,
-            last_stride: args.last_stride,
-            precision: args.inference.precision,
-        })
-    };
-    let cache = match (&args.cache_dir, args.no_cache) {
-        (_, true) => None,
-        (Some(dir), false) => Some(dir.clone()),
-        (None, false) => Some(
-            FeatureCache::default_root().context("no platform cache folder; pass --cache-dir")?,
-        ),
-    };
-    Ok(RunSpec {
-        kind,
-        root,
-        source,
-        device: args.inference.device,
-        preprocess: args.inference.preprocess()?,
-        batch: args.inference.batch,
-        cache,
-        eval: args.eval.options()?,
-    })
-}
-
 /// Runs `reidscope eval`.
 pub fn run(args: EvalCommandArgs) -> Result<()> {
     let start = Instant::now();
-    let spec = spec(&args)?;
+    if !args.demo && args.run.root.is_none() {
+        bail!("give --root DIR (or --demo for the bundled demo dataset)");
+    }
+    let spec = args.run.spec()?;
     let bar = image_bar(0);
     let mut on_stage = |stage: Stage| match stage {
         Stage::Preparing => {}

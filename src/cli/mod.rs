@@ -5,5 +5,7 @@ pub mod demo;
 pub mod devices;
 pub mod eval;
 pub mod extract;
+pub mod gui;
 pub mod metrics;
 pub mod network;
+pub mod run_args;

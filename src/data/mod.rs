@@ -5,7 +5,7 @@ pub mod image;
 mod layout;
 mod market_style;
 mod msmt17;
-mod resample;
+pub mod resample;
 
 use std::path::{Path, PathBuf};
 

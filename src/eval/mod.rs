@@ -5,6 +5,7 @@ mod aqe;
 pub mod cuhk03;
 pub mod distance;
 mod evaluate;
+pub mod inspect;
 mod neighbors;
 pub mod rank;
 pub mod rerank;

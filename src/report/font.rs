@@ -7,7 +7,8 @@ use plotters::style::FontStyle;
 /// Font family name used by every figure.
 pub const FAMILY: &str = "sans-serif";
 
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// The bundled DejaVu Sans.
+pub static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Makes [`FAMILY`] available to plotters' text rendering (idempotent).
 pub fn ensure_registered() {

@@ -2,7 +2,7 @@
 
 pub mod cmc_plot;
 mod figure;
-mod font;
+pub mod font;
 mod metrics_file;
 pub mod ranklist;
 

@@ -1,0 +1,529 @@
+//! The desktop app (eframe/egui): a thin front end over the library. The app owns the
+//! state; each view is a module that borrows it and draws; runs, external queries and image
+//! decoding happen on other threads.
+
+mod browser;
+mod choice;
+mod compare_view;
+mod jobs;
+mod metrics_view;
+mod query_view;
+mod run_form;
+mod thumbnails;
+mod tiles;
+mod tour;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use eframe::egui::{
+    self, Color32, FontData, FontFamily, FontInsert, FontPriority, InsertFontFamily, RichText, Ui,
+};
+
+use crate::data::{Dataset, DatasetKind};
+use crate::eval::Metric;
+use crate::eval::rerank::RerankParams;
+use crate::report::font::FONT;
+use crate::run::RunSpec;
+
+use browser::Browser;
+use choice::choice;
+use compare_view::CompareView;
+use jobs::{ExternalQuery, Job, Outcome, RunEntry, Work};
+use metrics_view::MetricsView;
+use query_view::QueryView;
+use run_form::RunForm;
+use thumbnails::Thumbnails;
+
+pub use tour::Tour;
+
+/// Textures kept uploaded at most.
+const TEXTURE_CAPACITY: usize = 3000;
+
+/// How the app starts.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// The run started on the first frame.
+    pub spec: RunSpec,
+    /// A scripted walk through the views (screenshots or frame-time measurement).
+    pub tour: Option<Tour>,
+}
+
+/// The views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Query list and ranked lists.
+    Queries,
+    /// Dataset browser.
+    Browser,
+    /// CMC chart, metrics table, histograms.
+    Metrics,
+    /// Two runs side by side.
+    Compare,
+}
+
+impl View {
+    const ALL: [View; 4] = [View::Queries, View::Browser, View::Metrics, View::Compare];
+
+    fn name(self) -> &'static str {
+        match self {
+            View::Queries => "Queries",
+            View::Browser => "Dataset",
+            View::Metrics => "Metrics",
+            View::Compare => "Compare",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            View::Queries => "Each query's ranked gallery: green = same person, red = someone else",
+            View::Browser => "Every image of the dataset, by split, with filters",
+            View::Metrics => "CMC curves, rank-k / mAP / mINP of every run, distance histograms",
+            View::Compare => "Two runs on the same queries: what changed",
+        }
+    }
+}
+
+/// What a view asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start (or select, if it already finished) a run.
+    Start(RunSpec),
+    /// Stop the running job.
+    Cancel,
+    /// Use another dataset folder.
+    OpenDataset(PathBuf),
+    /// Score the current run's features again with another distance.
+    Reevaluate {
+        /// Distance.
+        metric: Metric,
+        /// k-reciprocal re-ranking.
+        rerank: bool,
+    },
+    /// Rank the current gallery for an image from outside the dataset.
+    ExternalQuery(PathBuf),
+    /// Back from an external query to the dataset's queries.
+    CloseExternal,
+}
+
+/// The app.
+pub struct ReidApp {
+    form: RunForm,
+    runs: Vec<Arc<RunEntry>>,
+    current: Option<usize>,
+    job: Option<Job>,
+    dataset_job: Option<Job>,
+    dataset: Option<(u64, Arc<Dataset>)>,
+    generation: u64,
+    view: View,
+    browser: Browser,
+    queries: QueryView,
+    metrics: MetricsView,
+    compare: CompareView,
+    thumbs: Thumbnails,
+    external: Option<ExternalQuery>,
+    messages: Vec<(bool, String)>,
+    tour: Option<Tour>,
+    started: Instant,
+}
+
+impl ReidApp {
+    /// Creates the app and starts its first run.
+    pub fn new(ctx: &egui::Context, options: AppOptions) -> ReidApp {
+        // Arrows, Greek letters and symbols beyond egui's default fonts.
+        ctx.add_font(FontInsert::new(
+            "DejaVu Sans",
+            FontData::from_static(FONT),
+            [FontFamily::Proportional, FontFamily::Monospace]
+                .into_iter()
+                .map(|family| InsertFontFamily {
+                    family,
+                    priority: FontPriority::Lowest,
+                })
+                .collect(),
+        ));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let mut app = ReidApp {
+            form: RunForm::from_spec(&options.spec),
+            runs: Vec::new(),
+            current: None,
+            job: None,
+            dataset_job: None,
+            dataset: None,
+            generation: 0,
+            view: View::Queries,
+            browser: Browser::default(),
+            queries: QueryView::default(),
+            metrics: MetricsView::default(),
+            compare: CompareView::default(),
+            thumbs: Thumbnails::new(ctx, workers, TEXTURE_CAPACITY),
+            external: None,
+            messages: Vec::new(),
+            tour: options.tour,
+            started: Instant::now(),
+        };
+        app.load_dataset(ctx, &options.spec);
+        app.apply(ctx, Action::Start(options.spec));
+        app
+    }
+
+    /// The run shown by the views.
+    fn current_run(&self) -> Option<&Arc<RunEntry>> {
+        self.current.and_then(|i| self.runs.get(i))
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.message(true, text.into());
+    }
+
+    /// Shows `text` until dismissed (once, however often it is reported).
+    fn message(&mut self, is_error: bool, text: String) {
+        if !self.messages.iter().any(|(_, t)| *t == text) {
+            self.messages.push((is_error, text));
+        }
+    }
+
+    fn load_dataset(&mut self, ctx: &egui::Context, spec: &RunSpec) {
+        self.dataset_job = Some(Job::start(
+            ctx,
+            "dataset".into(),
+            Work::Dataset(spec.clone()),
+        ));
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, action: Action) {
+        match action {
+            Action::Start(spec) => self.start(ctx, spec),
+            Action::Cancel => {
+                if let Some(job) = &self.job {
+                    job.cancel();
+                }
+            }
+            Action::OpenDataset(dir) => {
+                if self.form.root != dir {
+                    self.form.root = dir;
+                    self.form.kind = DatasetKind::Auto;
+                }
+                self.load_dataset(ctx, &self.form.spec());
+                self.view = View::Browser;
+            }
+            Action::Reevaluate { metric, rerank } => {
+                let Some(entry) = self.current_run() else {
+                    return;
+                };
+                let mut spec = entry.run.spec.clone();
+                spec.eval.metric = metric;
+                spec.eval.rerank = rerank.then(RerankParams::default);
+                self.form.metric = metric;
+                self.form.rerank = rerank;
+                self.start(ctx, spec);
+            }
+            Action::ExternalQuery(image) => {
+                let Some((index, run)) = self.current.zip(self.current_run().cloned()) else {
+                    self.error("Finish a run first: an image is ranked against a run's gallery.");
+                    return;
+                };
+                if self.job.is_some() {
+                    self.error("Wait for the running job to finish (or cancel it) first.");
+                    return;
+                }
+                let title = format!("query {}", file_label(&image));
+                self.job = Some(Job::start(ctx, title, Work::External { run, index, image }));
+                self.view = View::Queries;
+            }
+            Action::CloseExternal => self.external = None,
+        }
+    }
+
+    fn start(&mut self, ctx: &egui::Context, spec: RunSpec) {
+        if let Some(done) = self.runs.iter().position(|r| r.run.spec == spec) {
+            self.select_run(done);
+            return;
+        }
+        if self.job.is_some() {
+            self.error("A job is already running; cancel it or wait for it to finish.");
+            return;
+        }
+        let title = spec.source.label();
+        self.job = Some(Job::start(ctx, title, Work::Run(spec)));
+    }
+
+    fn select_run(&mut self, index: usize) {
+        if self.current.is_none() {
+            // First run: open on the top of the query list (the worst query by default).
+            let order = query_view::sorted_queries(&self.runs[index], self.queries.sort);
+            if let Some(&q) = order.first() {
+                self.queries.select(q);
+            }
+        }
+        if let Some(previous) = self.current.filter(|&p| p != index) {
+            let same = self.runs[previous].same_split(&self.runs[index]);
+            if same {
+                self.compare.a = previous;
+                self.compare.b = index;
+            } else {
+                // Another query set: the selection means nothing there.
+                self.queries.select(0);
+            }
+        }
+        self.current = Some(index);
+        let dataset = Arc::new(self.runs[index].run.dataset.clone());
+        self.generation += 1;
+        self.dataset = Some((self.generation, dataset));
+        self.external = None;
+    }
+
+    /// Takes the results of finished jobs.
+    fn collect_jobs(&mut self) {
+        if let Some(result) = self.dataset_job.as_ref().and_then(Job::finished) {
+            self.dataset_job = None;
+            match result {
+                Ok(Outcome::Dataset(dataset)) => {
+                    self.generation += 1;
+                    self.dataset = Some((self.generation, Arc::from(dataset)));
+                }
+                Ok(_) => {}
+                Err(e) => self.error(e),
+            }
+        }
+        let Some(result) = self.job.as_ref().and_then(Job::finished) else {
+            return;
+        };
+        let cancelled = self.job.take().is_some_and(|job| job.cancelling());
+        match result {
+            Ok(Outcome::Run(entry)) => {
+                let skipped = entry.run.skipped.len();
+                if skipped > 0 {
+                    let first = entry.run.skipped[0].to_string();
+                    self.message(
+                        false,
+                        format!("{skipped} unreadable images were skipped, e.g. {first}"),
+                    );
+                }
+                self.runs.push(Arc::from(entry));
+                self.select_run(self.runs.len() - 1);
+            }
+            Ok(Outcome::External(external)) => self.external = Some(external),
+            Ok(Outcome::Dataset(_)) => {}
+            Err(_) if cancelled => self.message(
+                false,
+                "Run cancelled; the features extracted so far stay cached for the next run.".into(),
+            ),
+            Err(e) => self.error(e),
+        }
+    }
+
+    /// Folders dropped on the window open a dataset; image files become external queries.
+    fn take_dropped(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        for path in dropped {
+            if path.is_dir() {
+                self.apply(ctx, Action::OpenDataset(path));
+            } else if is_image(&path) {
+                self.apply(ctx, Action::ExternalQuery(path));
+            } else {
+                self.error(format!(
+                    "{}: drop a dataset folder or an image (.jpg, .jpeg, .png)",
+                    path.display()
+                ));
+            }
+        }
+    }
+
+    fn header(&mut self, ui: &mut Ui) -> Option<Action> {
+        let mut action = None;
+        ui.horizontal(|ui| {
+            ui.heading(RichText::new("reidscope").strong());
+            ui.separator();
+            for view in View::ALL {
+                ui.selectable_value(&mut self.view, view, view.name())
+                    .on_hover_text(view.hint());
+            }
+            ui.separator();
+            if self.runs.is_empty() {
+                ui.label(RichText::new("no finished run yet").weak());
+            } else {
+                let mut selected = self.current.unwrap_or(0);
+                let names = self.runs.iter().enumerate().map(|(i, e)| (i, e.name.clone()));
+                choice(ui, "Run", &mut selected, names, 420.0);
+                if Some(selected) != self.current {
+                    self.select_run(selected);
+                }
+                if let Some(entry) = self.current_run() {
+                    let m = &entry.run.metrics;
+                    ui.label(
+                        RichText::new(format!(
+                            "R1 {:.1}% · mAP {:.1}% · mINP {:.1}% · {} queries · {} gallery · {:.1} s",
+                            m.rank(1) * 100.0,
+                            m.map * 100.0,
+                            m.minp * 100.0,
+                            entry.run.queries.len(),
+                            entry.run.gallery.len(),
+                            entry.elapsed.as_secs_f64()
+                        ))
+                        .strong(),
+                    );
+                }
+            }
+        });
+        ui.separator();
+        if let Some(a) = run_form::show(ui, &mut self.form, self.job.as_ref()) {
+            action = Some(a);
+        }
+        action
+    }
+
+    fn messages(&mut self, ui: &mut Ui) {
+        let mut dismissed = None;
+        for (i, (is_error, text)) in self.messages.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if ui.small_button("x").on_hover_text("dismiss").clicked() {
+                    dismissed = Some(i);
+                }
+                let color = if *is_error {
+                    Color32::from_rgb(220, 60, 60)
+                } else {
+                    Color32::from_rgb(200, 150, 40)
+                };
+                ui.label(RichText::new(text).color(color));
+            });
+        }
+        if let Some(i) = dismissed {
+            self.messages.remove(i);
+        }
+    }
+
+    fn central(&mut self, ui: &mut Ui) -> Option<Action> {
+        if self.view == View::Browser {
+            match &self.dataset {
+                Some((generation, dataset)) => {
+                    let dataset = Arc::clone(dataset);
+                    self.browser
+                        .show(ui, &mut self.thumbs, *generation, &dataset);
+                }
+                None if self.dataset_job.is_some() => {
+                    ui.label("Reading the dataset…");
+                }
+                None => {
+                    ui.label("Open a dataset folder (top bar) or drop one on the window.");
+                }
+            }
+            return None;
+        }
+        let Some(index) = self.current else {
+            waiting(ui, self.job.as_ref());
+            return None;
+        };
+        let entry = Arc::clone(&self.runs[index]);
+        match self.view {
+            View::Queries => {
+                let external = self.external.as_ref().filter(|e| e.run == index);
+                self.queries
+                    .show(ui, &mut self.thumbs, index, &entry, external)
+            }
+            View::Metrics => {
+                self.metrics.show(ui, &self.runs, index);
+                None
+            }
+            View::Compare => {
+                self.compare.show(ui, &mut self.thumbs, &self.runs);
+                None
+            }
+            View::Browser => None,
+        }
+    }
+}
+
+/// What the central area shows before the first run has finished.
+fn waiting(ui: &mut Ui, job: Option<&Job>) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(80.0);
+        match job {
+            Some(job) => {
+                let status = job.status();
+                ui.heading(format!("Preparing {}", job.title));
+                ui.label(&status.stage);
+                if let Some(f) = status.fraction() {
+                    ui.add(
+                        egui::ProgressBar::new(f)
+                            .desired_width(400.0)
+                            .show_percentage(),
+                    );
+                } else {
+                    ui.spinner();
+                }
+                ui.label(
+                    RichText::new(
+                        "Features are cached: the next time this run opens, it takes seconds.",
+                    )
+                    .weak(),
+                );
+            }
+            None => {
+                ui.heading("No run yet");
+                ui.label("Choose a dataset, a model and its weights in the top bar, then Run.");
+            }
+        }
+    });
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn file_label(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
+}
+
+impl eframe::App for ReidApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        let frame_start = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.thumbs.begin_frame(&ctx);
+        self.collect_jobs();
+        self.take_dropped(&ctx);
+        let mut actions = Vec::new();
+        egui::Panel::top("header").show(ui, |ui| {
+            actions.extend(self.header(ui));
+            self.messages(ui);
+        });
+        egui::CentralPanel::default().show(ui, |ui| actions.extend(self.central(ui)));
+        for action in actions {
+            self.apply(&ctx, action);
+        }
+        if self.job.is_some() {
+            // Progress comes from another thread; keep the bar moving.
+            ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        }
+        self.tour_step(&ctx, frame_start);
+    }
+}
+
+/// Opens the app in a window.
+pub fn run_native(options: AppOptions) -> Result<(), String> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("reidscope")
+            .with_inner_size([1440.0, 900.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "reidscope",
+        native,
+        Box::new(|cc| Ok(Box::new(ReidApp::new(&cc.egui_ctx, options)))),
+    )
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,276 @@
+//! The top bar: dataset, model, weights, device, precision, distance; Run / Cancel with
+//! progress; the list of finished runs.
+
+use std::path::PathBuf;
+
+use eframe::egui::{self, Color32, RichText, Ui};
+
+use crate::backend::{DeviceChoice, Precision};
+use crate::data::DatasetKind;
+use crate::eval::{EvalOptions, Metric};
+use crate::models::ModelName;
+use crate::run::{FeatureSource, NetworkSource, RunSpec};
+
+use super::Action;
+use super::choice::choice;
+use super::jobs::Job;
+
+/// What the next run will be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunForm {
+    /// Dataset layout.
+    pub kind: DatasetKind,
+    /// Dataset folder.
+    pub root: PathBuf,
+    /// Colour histogram instead of a network.
+    pub histogram: bool,
+    /// Network.
+    pub model: ModelName,
+    /// Checkpoint.
+    pub weights: PathBuf,
+    /// Device.
+    pub device: DeviceChoice,
+    /// Precision.
+    pub precision: Precision,
+    /// Distance.
+    pub metric: Metric,
+    /// k-reciprocal re-ranking.
+    pub rerank: bool,
+    /// Feature cache folder.
+    pub cache: Option<PathBuf>,
+    /// The run the form started from: the settings it does not show come from here.
+    base: RunSpec,
+}
+
+impl RunForm {
+    /// The form filled in from a run specification.
+    pub fn from_spec(spec: &RunSpec) -> RunForm {
+        let (histogram, model, weights, precision) = match &spec.source {
+            FeatureSource::Network(net) => (false, net.model, net.weights.clone(), net.precision),
+            FeatureSource::ColourHistogram => (
+                true,
+                ModelName::Mobilenetv2X1_0,
+                PathBuf::new(),
+                Precision::F32,
+            ),
+        };
+        RunForm {
+            kind: spec.kind,
+            root: spec.root.clone(),
+            histogram,
+            model,
+            weights,
+            device: spec.device,
+            precision,
+            metric: spec.eval.metric,
+            rerank: spec.eval.rerank.is_some(),
+            cache: spec.cache.clone(),
+            base: spec.clone(),
+        }
+    }
+
+    /// The run the form describes.
+    pub fn spec(&self) -> RunSpec {
+        let last_stride = match &self.base.source {
+            FeatureSource::Network(net) if net.model == self.model => net.last_stride,
+            _ => None,
+        };
+        let source = if self.histogram {
+            FeatureSource::ColourHistogram
+        } else {
+            FeatureSource::Network(NetworkSource {
+                model: self.model,
+                weights: self.weights.clone(),
+                last_stride,
+                precision: self.precision,
+            })
+        };
+        RunSpec {
+            kind: self.kind,
+            root: self.root.clone(),
+            source,
+            device: self.device,
+            cache: self.cache.clone(),
+            eval: EvalOptions {
+                metric: self.metric,
+                rerank: self
+                    .rerank
+                    .then(|| self.base.eval.rerank.unwrap_or_default()),
+                ..self.base.eval.clone()
+            },
+            ..self.base.clone()
+        }
+    }
+}
+
+fn device_name(device: DeviceChoice) -> &'static str {
+    match device {
+        DeviceChoice::Auto => "auto",
+        DeviceChoice::Gpu => "gpu",
+        DeviceChoice::Cpu => "cpu",
+    }
+}
+
+/// Draws the form; returns what the user asked for.
+pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action> {
+    let mut action = None;
+    ui.horizontal_wrapped(|ui| {
+        let kinds = DatasetKind::ALL.map(|k| (k, k.name().to_string()));
+        choice(ui, "dataset", &mut form.kind, kinds, 110.0);
+        let root = form.root.display().to_string();
+        ui.label(RichText::new(shorten(&root, 40)).monospace())
+            .on_hover_text(root);
+        if ui.button("Open folder…").clicked()
+            && let Some(dir) = rfd::FileDialog::new().pick_folder()
+        {
+            action = Some(Action::OpenDataset(dir));
+        }
+        ui.separator();
+        ui.checkbox(&mut form.histogram, "colour histogram")
+            .on_hover_text("A model-free baseline: colour histograms of 4 horizontal stripes");
+        ui.add_enabled_ui(!form.histogram, |ui| {
+            let models = ModelName::ALL.map(|m| (m, m.as_str().to_string()));
+            choice(ui, "model", &mut form.model, models, 130.0);
+            let weights = form
+                .weights
+                .file_name()
+                .map_or("no weights".into(), |n| n.to_string_lossy().into_owned());
+            if ui
+                .button(shorten(&weights, 28))
+                .on_hover_text(format!(
+                    "{}\nclick to choose a checkpoint",
+                    form.weights.display()
+                ))
+                .clicked()
+                && let Some(file) = rfd::FileDialog::new()
+                    .add_filter("checkpoint", &["pth", "tar", "pt", "bin"])
+                    .pick_file()
+            {
+                form.weights = file;
+            }
+            let devices = [DeviceChoice::Auto, DeviceChoice::Gpu, DeviceChoice::Cpu]
+                .map(|d| (d, device_name(d).to_string()));
+            choice(ui, "device", &mut form.device, devices, 50.0);
+            let precisions = [Precision::F32, Precision::F16].map(|p| (p, p.to_string()));
+            choice(ui, "precision", &mut form.precision, precisions, 40.0);
+        });
+        ui.separator();
+        let metrics = [Metric::Euclidean, Metric::Cosine].map(|m| (m, m.name().to_string()));
+        choice(ui, "distance", &mut form.metric, metrics, 80.0);
+        ui.checkbox(&mut form.rerank, "re-ranking")
+            .on_hover_text("k-reciprocal re-ranking (k1 20, k2 6, λ 0.3)");
+        ui.separator();
+        match job {
+            None => {
+                if ui.button(RichText::new("Run").strong()).clicked() {
+                    action = Some(Action::Start(form.spec()));
+                }
+            }
+            Some(job) => {
+                if ui
+                    .add_enabled(!job.cancelling(), egui::Button::new("Cancel"))
+                    .clicked()
+                {
+                    action = Some(Action::Cancel);
+                }
+                progress(ui, job);
+            }
+        }
+    });
+    action
+}
+
+/// Progress bar with rate and time left.
+fn progress(ui: &mut Ui, job: &Job) {
+    let status = job.status();
+    let mut text = format!("{}: {}", job.title, status.stage);
+    if status.total > 0 {
+        text.push_str(&format!(" {}/{}", status.done, status.total));
+    }
+    if let Some(rate) = status.images_per_s.filter(|r| *r > 0.0) {
+        text.push_str(&format!(" · {rate:.1} img/s"));
+    }
+    if let Some(eta) = status.eta() {
+        text.push_str(&format!(" · ETA {}", clock(eta.as_secs())));
+    }
+    if job.cancelling() {
+        text.push_str(" · cancelling…");
+    }
+    let bar = match status.fraction() {
+        Some(f) => egui::ProgressBar::new(f),
+        None => egui::ProgressBar::new(0.0).animate(true),
+    };
+    ui.add(bar.desired_width(220.0));
+    ui.label(RichText::new(text).color(Color32::from_rgb(90, 140, 220)));
+}
+
+/// `m:ss` or `h:mm:ss`.
+fn clock(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// `text` cut to `max` characters with an ellipsis in the middle.
+pub fn shorten(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max {
+        return text.to_string();
+    }
+    let half = (max - 1) / 2;
+    let head: String = chars[..half].iter().collect();
+    let tail: String = chars[chars.len() - half..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_the_form() {
+        let spec = RunSpec {
+            kind: DatasetKind::Market1501,
+            root: "data/market".into(),
+            source: FeatureSource::Network(NetworkSource {
+                model: ModelName::Resnet50,
+                weights: "w.pth".into(),
+                last_stride: Some(1),
+                precision: Precision::F16,
+            }),
+            device: DeviceChoice::Gpu,
+            preprocess: crate::data::image::Preprocess {
+                height: 384,
+                width: 128,
+            },
+            batch: 7,
+            cache: None,
+            eval: EvalOptions {
+                metric: Metric::Cosine,
+                normalize: true,
+                rerank: Some(crate::eval::rerank::RerankParams::default()),
+                ..EvalOptions::default()
+            },
+        };
+        let mut form = RunForm::from_spec(&spec);
+        assert_eq!(form.spec(), spec);
+        form.rerank = false;
+        form.metric = Metric::Euclidean;
+        let changed = form.spec();
+        assert_eq!(changed.eval.rerank, None);
+        assert_eq!(changed.eval.metric, Metric::Euclidean);
+        assert!(changed.eval.normalize);
+        assert_eq!(changed.batch, 7);
+    }
+
+    #[test]
+    fn clock_and_shorten() {
+        assert_eq!(clock(75), "1:15");
+        assert_eq!(clock(3725), "1:02:05");
+        assert_eq!(shorten("abcdefghij", 5), "ab…ij");
+        assert_eq!(shorten("abc", 5), "abc");
+    }
+}

@@ -1,0 +1,276 @@
+//! The app driven headless through egui_kittest: what it shows is checked against the
+//! library's own numbers for the same run. Features are colour histograms of the bundled demo
+//! dataset (quick to compute in a test build); the network path is covered by the CLI tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+use reidscope::app::{AppOptions, ReidApp};
+use reidscope::backend::DeviceChoice;
+use reidscope::data::DatasetKind;
+use reidscope::data::image::Preprocess;
+use reidscope::demo::{DEMO_DATASET, bundled};
+use reidscope::eval::{EvalOptions, Metric, ranked_list};
+use reidscope::run::{FeatureSource, Run, RunSpec, execute};
+
+fn spec(root: PathBuf, metric: Metric) -> RunSpec {
+    RunSpec {
+        kind: DatasetKind::Market1501,
+        root,
+        source: FeatureSource::ColourHistogram,
+        device: DeviceChoice::Cpu,
+        preprocess: Preprocess::default(),
+        batch: 32,
+        cache: None,
+        eval: EvalOptions {
+            metric,
+            ..EvalOptions::default()
+        },
+    }
+}
+
+fn demo_spec(metric: Metric) -> RunSpec {
+    spec(bundled(DEMO_DATASET), metric)
+}
+
+/// The same run computed by the library alone.
+fn reference(spec: &RunSpec) -> Run {
+    execute(spec, &mut |_| {}, &AtomicBool::new(false)).expect("reference run")
+}
+
+fn app(spec: RunSpec) -> Harness<'static, ReidApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1600.0, 1000.0))
+        .build_eframe(move |cc| ReidApp::new(&cc.egui_ctx, AppOptions { spec, tour: None }))
+}
+
+/// Steps the app until a node whose label contains `text` exists.
+fn wait_for(harness: &mut Harness<'static, ReidApp>, text: &str) {
+    let start = Instant::now();
+    loop {
+        harness.step();
+        if harness.query_by_label_contains(text).is_some() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "nothing labelled `{text}` appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn settle(harness: &mut Harness<'static, ReidApp>) {
+    for _ in 0..4 {
+        harness.step();
+    }
+}
+
+fn heading(run: &Run, q: usize) -> String {
+    let query = &run.queries[q];
+    format!("Query {q}: pid {} · camera c{}", query.pid, query.camid + 1)
+}
+
+/// Correct entries among the top `k` of query `q`, junk removed.
+fn correct_in_top(run: &Run, q: usize, k: usize) -> usize {
+    let mut row = Vec::new();
+    run.distances.rows(q..q + 1, &mut row);
+    ranked_list(&row, run.query_labels[q], &run.gallery_labels, k, false)
+        .iter()
+        .filter(|e| e.matches)
+        .count()
+}
+
+#[test]
+fn opens_on_the_worst_query_and_navigates_with_the_keyboard() {
+    let spec = demo_spec(Metric::Euclidean);
+    let mut harness = app(spec.clone());
+    let run = reference(&spec);
+    let order = run.evaluation.worst_first();
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    let worst = order[0];
+    harness.get_by_label_contains(&heading(&run, worst));
+    let outcome = run.evaluation.per_query[worst].expect("worst query is scored");
+    harness.get_by_label_contains(&format!(
+        "AP {:.1}% · first hit at rank {} · {} true matches",
+        outcome.ap * 100.0,
+        outcome.first_hit + 1,
+        outcome.relevant
+    ));
+    harness.get_by_label(&format!(
+        "Ranked gallery, top 20 ({} correct)",
+        correct_in_top(&run, worst, 20)
+    ));
+    harness.get_by_label(&format!(
+        "True matches ({}) and their ranks",
+        outcome.relevant
+    ));
+    let m = &run.metrics;
+    harness.get_by_label_contains(&format!(
+        "R1 {:.1}% · mAP {:.1}% · mINP {:.1}%",
+        m.rank(1) * 100.0,
+        m.map * 100.0,
+        m.minp * 100.0
+    ));
+
+    harness.key_press(egui::Key::ArrowRight);
+    settle(&mut harness);
+    harness.get_by_label_contains(&heading(&run, order[1]));
+    harness.key_press(egui::Key::End);
+    settle(&mut harness);
+    harness.get_by_label_contains(&heading(&run, order[order.len() - 1]));
+    harness.key_press(egui::Key::Home);
+    settle(&mut harness);
+    harness.get_by_label_contains(&heading(&run, worst));
+
+    harness
+        .get_by_role_and_label(egui::Role::Slider, "top k")
+        .set_value_accesskit(50.0);
+    settle(&mut harness);
+    harness.get_by_label(&format!(
+        "Ranked gallery, top 50 ({} correct)",
+        correct_in_top(&run, worst, 50)
+    ));
+}
+
+#[test]
+fn metric_toggle_recomputes_and_compare_shows_the_changes() {
+    let euclidean = demo_spec(Metric::Euclidean);
+    let mut harness = app(euclidean.clone());
+    let (a, b) = (reference(&euclidean), reference(&demo_spec(Metric::Cosine)));
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    harness.get_by_label("cosine").click();
+    let m = &b.metrics;
+    wait_for(
+        &mut harness,
+        &format!(
+            "R1 {:.1}% · mAP {:.1}% · mINP {:.1}%",
+            m.rank(1) * 100.0,
+            m.map * 100.0,
+            m.minp * 100.0
+        ),
+    );
+    harness.get_by_label("Compare").click();
+    settle(&mut harness);
+    let top1 = |run: &Run, q: usize| {
+        let mut row = Vec::new();
+        run.distances.rows(q..q + 1, &mut row);
+        let first = ranked_list(&row, run.query_labels[q], &run.gallery_labels, 1, false)[0];
+        (first.gallery, first.matches)
+    };
+    let queries = a.queries.len();
+    let changed = (0..queries)
+        .filter(|&q| top1(&a, q).0 != top1(&b, q).0)
+        .count();
+    let lost = (0..queries)
+        .filter(|&q| top1(&a, q).1 && !top1(&b, q).1)
+        .count();
+    let gained = (0..queries)
+        .filter(|&q| !top1(&a, q).1 && top1(&b, q).1)
+        .count();
+    harness.get_by_label_contains(&format!(
+        "top-1 changed for {changed} of {queries} queries · B lost a correct top-1 on {lost} and gained one on {gained}"
+    ));
+    // Back to euclidean: the finished run is selected again, nothing is recomputed.
+    harness.get_by_label("Queries").click();
+    settle(&mut harness);
+    harness.get_by_label("euclidean").click();
+    settle(&mut harness);
+    let m = &a.metrics;
+    harness.get_by_label_contains(&format!(
+        "R1 {:.1}% · mAP {:.1}%",
+        m.rank(1) * 100.0,
+        m.map * 100.0
+    ));
+}
+
+#[test]
+fn dataset_browser_filters_and_shows_details() {
+    let spec = demo_spec(Metric::Euclidean);
+    let dataset = reidscope::data::load_dataset(spec.kind, &spec.root).unwrap();
+    let mut harness = app(spec);
+    harness.get_by_label("Dataset").click();
+    let gallery = &dataset.split.gallery;
+    wait_for(&mut harness, &format!("Gallery ({})", gallery.len()));
+    let pid = gallery[gallery.len() / 2].pid;
+    let expected: Vec<_> = gallery.iter().filter(|s| s.pid == pid).collect();
+    harness.get_by_label("pid").click();
+    settle(&mut harness);
+    harness.get_by_label("pid").type_text(&pid.to_string());
+    settle(&mut harness);
+    harness.get_by_label_contains(&format!("{} images · 1 identities", expected.len()));
+    let name = expected[0]
+        .path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    harness.get_by_label_contains(&name).click();
+    settle(&mut harness);
+    harness.get_by_label("Copy path");
+    harness.get_by_label(&expected[0].path.display().to_string());
+}
+
+/// An image file dropped on the window.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_dropped_image_queries_the_gallery() {
+    let spec = demo_spec(Metric::Euclidean);
+    let dataset = reidscope::data::load_dataset(spec.kind, &spec.root).unwrap();
+    let mut harness = app(spec);
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    // A copy of a gallery image under another name: that image must come first, at distance 0.
+    let original = &dataset.split.gallery[100];
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("outside.jpg");
+    std::fs::copy(&original.path, &copy).unwrap();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(copy)));
+    wait_for(&mut harness, "External query");
+    let name = original.path.file_name().unwrap().to_string_lossy();
+    harness.get_by_label_contains(&format!(
+        "{name} #1 0.0000 {} c{}",
+        original.pid,
+        original.camid + 1
+    ));
+    harness
+        .get_by_label("Back to the dataset's queries")
+        .click();
+    settle(&mut harness);
+    assert!(harness.query_by_label_contains("External query").is_none());
+}
+
+#[test]
+fn a_bad_dataset_is_an_error_in_the_window() {
+    let missing = std::env::temp_dir().join("reidscope-no-such-dataset");
+    let spec = spec(missing, Metric::Euclidean);
+    let error = reidscope::data::load_dataset(spec.kind, &spec.root)
+        .unwrap_err()
+        .to_string();
+    let mut harness = app(spec);
+    wait_for(&mut harness, &error);
+    assert_eq!(harness.get_all_by_label(&error).count(), 1, "shown once");
+    harness.get_by_label("No run yet");
+    // Still alive: the views keep working.
+    harness.get_by_label("Dataset").click();
+    settle(&mut harness);
+}
