@@ -208,3 +208,34 @@ fn written_files_are_readable_by_others() {
         assert_eq!(mode & 0o044, 0o044, "{}: mode {mode:o}", path.display());
     }
 }
+
+#[test]
+fn help_names_the_app_and_its_scripted_tours() {
+    let output = reidscope_line("--help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("gui"), "{help}");
+    assert!(help.contains("Without a command, the app opens"), "{help}");
+    let output = reidscope_line("gui --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--screenshots",
+        "--measure-frames",
+        "--root",
+        "--baseline",
+        "--weights",
+    ] {
+        assert!(help.contains(option), "{option} missing from\n{help}");
+    }
+}
+
+#[test]
+fn gui_options_are_checked_before_a_window_opens() {
+    let output = reidscope_line("gui --model osnet_x1_0");
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("give --model and --weights together"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -12,7 +12,7 @@ use super::choice::choice;
 use super::jobs::{LIST_DEPTH, RunEntry};
 use super::query_view::{distance_text, navigate};
 use super::thumbnails::Thumbnails;
-use super::tiles::{MATCH, MISMATCH, QUERY, Tile, show_tile, tile_row};
+use super::tiles::{MATCH, MISMATCH, Tile, query_tile, tile_row};
 
 /// Colour of a rank that improved in the other run.
 const BETTER: Color32 = Color32::from_rgb(30, 150, 60);
@@ -228,15 +228,7 @@ impl CompareView {
         let q = self.selected.unwrap_or_default();
         let query = &a.run.queries[q];
         ui.horizontal(|ui| {
-            let caption = [format!("query #{q}")];
-            let tile = Tile {
-                path: &query.path,
-                frame: Some(QUERY),
-                caption: &caption,
-                caption_color: None,
-                faded: false,
-            };
-            show_tile(ui, thumbs, &tile, 1.0);
+            query_tile(ui, thumbs, &query.path, format!("query #{q}"), 1.0);
             ui.vertical(|ui| {
                 ui.heading(format!(
                     "Query {q}: pid {} · camera {}",

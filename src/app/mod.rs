@@ -488,7 +488,7 @@ fn file_label(path: &Path) -> String {
 }
 
 impl eframe::App for ReidApp {
-    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut Ui, frame: &mut eframe::Frame) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
         self.thumbs.begin_frame(&ctx);
@@ -507,7 +507,7 @@ impl eframe::App for ReidApp {
             // Progress comes from another thread; keep the bar moving.
             ctx.request_repaint_after(std::time::Duration::from_millis(250));
         }
-        self.tour_step(&ctx, frame_start);
+        self.tour_step(&ctx, frame_start, frame.info().cpu_usage);
     }
 }
 

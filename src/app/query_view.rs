@@ -11,7 +11,7 @@ use super::browser::camera_label;
 use super::choice::choice;
 use super::jobs::{ExternalQuery, LIST_DEPTH, RunEntry};
 use super::thumbnails::Thumbnails;
-use super::tiles::{JUNK, MATCH, MISMATCH, QUERY, Tile, show_tile, tile_row};
+use super::tiles::{JUNK, MATCH, MISMATCH, Tile, query_tile, tile_row};
 
 /// Order of the query list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,15 +240,13 @@ impl QueryView {
         let query = &run.queries[q];
         let mut action = None;
         ui.horizontal(|ui| {
-            let caption = [format!("query #{q}")];
-            let tile = Tile {
-                path: &query.path,
-                frame: Some(QUERY),
-                caption: &caption,
-                caption_color: None,
-                faded: false,
-            };
-            show_tile(ui, thumbs, &tile, 1.3 * self.zoom);
+            query_tile(
+                ui,
+                thumbs,
+                &query.path,
+                format!("query #{q}"),
+                1.3 * self.zoom,
+            );
             ui.vertical(|ui| {
                 let score = match run.evaluation.per_query[q] {
                     Some(o) => format!(
@@ -413,15 +411,8 @@ fn external_ranking(
     let run = &entry.run;
     let mut action = None;
     ui.horizontal(|ui| {
-        let caption = ["external query".to_string()];
-        let tile = Tile {
-            path: &external.image,
-            frame: Some(QUERY),
-            caption: &caption,
-            caption_color: None,
-            faded: false,
-        };
-        show_tile(ui, thumbs, &tile, 1.3 * view.zoom);
+        let caption = "external query".to_string();
+        query_tile(ui, thumbs, &external.image, caption, 1.3 * view.zoom);
         ui.vertical(|ui| {
             ui.heading("External query");
             ui.label(external.image.display().to_string());

@@ -28,6 +28,10 @@ pub struct RunForm {
     pub model: ModelName,
     /// Checkpoint.
     pub weights: PathBuf,
+    /// The weights field while it is edited.
+    weights_text: String,
+    /// The dataset field while it is edited.
+    root_text: String,
     /// Device.
     pub device: DeviceChoice,
     /// Precision.
@@ -59,6 +63,8 @@ impl RunForm {
             root: spec.root.clone(),
             histogram,
             model,
+            weights_text: weights.display().to_string(),
+            root_text: spec.root.display().to_string(),
             weights,
             device: spec.device,
             precision,
@@ -117,9 +123,9 @@ pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action
     ui.horizontal_wrapped(|ui| {
         let kinds = DatasetKind::ALL.map(|k| (k, k.name().to_string()));
         choice(ui, "dataset", &mut form.kind, kinds, 110.0);
-        let root = form.root.display().to_string();
-        ui.label(RichText::new(shorten(&root, 40)).monospace())
-            .on_hover_text(root);
+        if let Some(root) = path_field(ui, "folder", &mut form.root_text, &form.root, 200.0) {
+            action = Some(Action::OpenDataset(root));
+        }
         if ui.button("Open folder…").clicked()
             && let Some(dir) = rfd::FileDialog::new().pick_folder()
         {
@@ -131,16 +137,14 @@ pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action
         ui.add_enabled_ui(!form.histogram, |ui| {
             let models = ModelName::ALL.map(|m| (m, m.as_str().to_string()));
             choice(ui, "model", &mut form.model, models, 130.0);
-            let weights = form
-                .weights
-                .file_name()
-                .map_or("no weights".into(), |n| n.to_string_lossy().into_owned());
+            if let Some(weights) =
+                path_field(ui, "weights", &mut form.weights_text, &form.weights, 160.0)
+            {
+                form.weights = weights;
+            }
             if ui
-                .button(shorten(&weights, 28))
-                .on_hover_text(format!(
-                    "{}\nclick to choose a checkpoint",
-                    form.weights.display()
-                ))
+                .button("Choose…")
+                .on_hover_text("choose a checkpoint")
                 .clicked()
                 && let Some(file) = rfd::FileDialog::new()
                     .add_filter("checkpoint", &["pth", "tar", "pt", "bin"])
@@ -180,6 +184,33 @@ pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action
     action
 }
 
+/// A labelled path field showing `path`; the edited text is returned on Enter or when the
+/// field loses focus.
+fn path_field(
+    ui: &mut Ui,
+    label: &str,
+    text: &mut String,
+    path: &std::path::Path,
+    width: f32,
+) -> Option<PathBuf> {
+    let label = ui.label(label);
+    let id = ui.make_persistent_id(("path field", label.id));
+    if !ui.memory(|m| m.has_focus(id)) {
+        *text = path.display().to_string();
+    }
+    let response = ui
+        .add(
+            egui::TextEdit::singleline(text)
+                .id(id)
+                .desired_width(width)
+                .font(egui::TextStyle::Monospace),
+        )
+        .labelled_by(label.id)
+        .on_hover_text("type a path, then Enter");
+    let edited = PathBuf::from(text.trim());
+    (response.lost_focus() && edited != path).then_some(edited)
+}
+
 /// Progress bar with rate and time left.
 fn progress(ui: &mut Ui, job: &Job) {
     let status = job.status();
@@ -212,18 +243,6 @@ fn clock(seconds: u64) -> String {
     } else {
         format!("{m}:{s:02}")
     }
-}
-
-/// `text` cut to `max` characters with an ellipsis in the middle.
-pub fn shorten(text: &str, max: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= max {
-        return text.to_string();
-    }
-    let half = (max - 1) / 2;
-    let head: String = chars[..half].iter().collect();
-    let tail: String = chars[chars.len() - half..].iter().collect();
-    format!("{head}…{tail}")
 }
 
 #[cfg(test)]
@@ -267,10 +286,8 @@ mod tests {
     }
 
     #[test]
-    fn clock_and_shorten() {
+    fn clock_shows_minutes_and_hours() {
         assert_eq!(clock(75), "1:15");
         assert_eq!(clock(3725), "1:02:05");
-        assert_eq!(shorten("abcdefghij", 5), "ab…ij");
-        assert_eq!(shorten("abc", 5), "abc");
     }
 }

@@ -8,7 +8,6 @@ use eframe::egui::{
     pos2,
 };
 
-use super::run_form::shorten;
 use super::thumbnails::{ImageSize, Thumb, Thumbnails};
 
 /// Frame of a correct match.
@@ -93,7 +92,7 @@ pub fn show_tile(ui: &mut Ui, thumbs: &mut Thumbnails, tile: &Tile, zoom: f32) -
     let color = tile
         .caption_color
         .unwrap_or_else(|| ui.visuals().text_color());
-    // Caption glyphs are about 5.5 points wide: longer lines lose their middle.
+    // Caption glyphs are about 5.5 points wide: longer lines lose their start.
     let max_chars = ((size.x + 8.0) / 5.5) as usize;
     for (i, line) in tile.caption.iter().enumerate() {
         let y = image_rect.max.y + CAPTION_LINE * (i as f32 + 0.5);
@@ -114,6 +113,19 @@ pub fn show_tile(ui: &mut Ui, thumbs: &mut Thumbnails, tile: &Tile, zoom: f32) -
         hover.push_str(&format!("\n{reason}"));
     }
     response.on_hover_text(hover)
+}
+
+/// The query's tile: blue frame, one caption line.
+pub fn query_tile(ui: &mut Ui, thumbs: &mut Thumbnails, path: &Path, caption: String, zoom: f32) {
+    let caption = [caption];
+    let tile = Tile {
+        path,
+        frame: Some(QUERY),
+        caption: &caption,
+        caption_color: None,
+        faded: false,
+    };
+    show_tile(ui, thumbs, &tile, zoom);
 }
 
 /// Paints the image at `path` fitted into `rect` (aspect kept), or a placeholder; returns why
@@ -179,4 +191,25 @@ pub fn tile_row(ui: &mut Ui, thumbs: &mut Thumbnails, tiles: &[Tile], zoom: f32)
         }
     });
     clicked
+}
+
+/// `text` cut to its last `max` characters behind an ellipsis (file names differ at the end).
+fn shorten(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max {
+        return text.to_string();
+    }
+    let tail: String = chars[chars.len() + 1 - max.max(1)..].iter().collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn long_captions_keep_their_end() {
+        assert_eq!(shorten("abcdefghij", 5), "…ghij");
+        assert_eq!(shorten("abc", 5), "abc");
+    }
 }

@@ -49,7 +49,12 @@ enum Step {
 #[derive(Debug, Clone, Default)]
 struct Phase {
     name: &'static str,
+    /// The app's own work per frame (`ui`).
     ui: Vec<Duration>,
+    /// eframe's CPU time per frame: `ui`, tessellation and GPU command recording, without
+    /// waiting for the GPU (or a software rasteriser) to present.
+    cpu: Vec<Duration>,
+    /// Time between frame starts: everything, including rendering.
     interval: Vec<Duration>,
 }
 
@@ -97,7 +102,7 @@ impl Tour {
                 Setup(show_worst_query),
                 Settle,
                 Capture("queries"),
-                Setup(show_gallery),
+                Setup(show_query_identity),
                 Settle,
                 Capture("browser"),
                 Setup(start_histogram_run),
@@ -150,7 +155,24 @@ fn show_worst_query(app: &mut ReidApp, _: &egui::Context) {
 fn show_gallery(app: &mut ReidApp, _: &egui::Context) {
     app.view = View::Browser;
     app.browser.split = SplitTab::Gallery;
-    app.browser.selected = Some(37);
+}
+
+/// The gallery images of the shown query's identity, the first one opened.
+fn show_query_identity(app: &mut ReidApp, ctx: &egui::Context) {
+    show_gallery(app, ctx);
+    let Some(entry) = app.current_run() else {
+        return;
+    };
+    let pid = entry.run.queries[app.queries.selected].pid;
+    let first = entry
+        .run
+        .dataset
+        .split
+        .gallery
+        .iter()
+        .position(|s| s.pid == pid);
+    app.browser.pid = pid.to_string();
+    app.browser.selected = first;
 }
 
 fn start_histogram_run(app: &mut ReidApp, ctx: &egui::Context) {
@@ -188,7 +210,12 @@ fn switch_queries(app: &mut ReidApp, frame: usize) {
 
 impl ReidApp {
     /// Advances the tour by one frame (called at the end of each frame).
-    pub(super) fn tour_step(&mut self, ctx: &egui::Context, frame_start: Instant) {
+    pub(super) fn tour_step(
+        &mut self,
+        ctx: &egui::Context,
+        frame_start: Instant,
+        previous_frame_cpu: Option<f32>,
+    ) {
         let Some(mut tour) = self.tour.take() else {
             return;
         };
@@ -226,6 +253,12 @@ impl ReidApp {
                     // The frame just drawn was driven by the previous call.
                     phase.ui.push(now - frame_start);
                     phase.interval.extend(interval);
+                    if tour.frame_in_step > 1 {
+                        // eframe reports the CPU time of the frame before this one.
+                        phase
+                            .cpu
+                            .extend(previous_frame_cpu.map(Duration::from_secs_f32));
+                    }
                 }
                 if tour.frame_in_step == MEASURED_FRAMES {
                     tour.next();
@@ -342,6 +375,7 @@ fn frame_report(tour: &Tour, app: &ReidApp) -> serde_json::Value {
             serde_json::json!({
                 "phase": p.name,
                 "ui_thread": summary(&p.ui),
+                "frame_cpu": summary(&p.cpu),
                 "frame_interval": summary(&p.interval),
             })
         })

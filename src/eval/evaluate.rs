@@ -177,6 +177,39 @@ impl Distances {
         }
     }
 
+    /// `per_row(query, row)` for every query's distance row, in query order. The rows are
+    /// computed block by block (at most `BLOCK_VALUES` distances at once) and each block's
+    /// rows are processed in parallel; `progress(done, total)` is called after each block and
+    /// `cancel` stops between blocks with [`EvalError::Cancelled`].
+    pub fn map_rows<T: Send>(
+        &self,
+        per_row: impl Fn(usize, &[f32]) -> T + Sync,
+        progress: &mut dyn FnMut(usize, usize),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<T>, EvalError> {
+        let total = self.query_len();
+        let width = self.gallery_len().max(1);
+        let block_rows = (BLOCK_VALUES / width).clamp(1, 1024);
+        let mut out = Vec::with_capacity(total);
+        let mut block = Vec::new();
+        for start in (0..total).step_by(block_rows) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EvalError::Cancelled);
+            }
+            let end = (start + block_rows).min(total);
+            self.rows(start..end, &mut block);
+            let mut done: Vec<T> = Vec::with_capacity(end - start);
+            block
+                .par_chunks(width)
+                .zip(start..end)
+                .map(|(row, q)| per_row(q, row))
+                .collect_into_vec(&mut done);
+            out.extend(done);
+            progress(end, total);
+        }
+        Ok(out)
+    }
+
     /// Distances of query rows `range` to the whole gallery, row-major into `out`.
     pub fn rows(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
         match self {
@@ -227,40 +260,28 @@ pub fn evaluate(
             });
         }
     }
-    let total = queries.len();
-    let gallery_len = gallery.len().max(1);
-    let block_rows = (BLOCK_VALUES / gallery_len).clamp(1, 1024);
     let groups = (options.protocol == Protocol::Cuhk03).then(|| GalleryGroups::new(gallery));
-    let mut per_query = Vec::with_capacity(total);
+    let scored = distances.map_rows(
+        |q, row| {
+            let outcome = score_row(row, queries[q], gallery);
+            let sampled = match (&groups, outcome) {
+                (Some(groups), Some(_)) => {
+                    sampled_first_hits(row, queries[q], q, gallery, groups, options.seed)
+                }
+                _ => Vec::new(),
+            };
+            (outcome, sampled)
+        },
+        progress,
+        cancel,
+    )?;
+    let mut per_query = Vec::with_capacity(scored.len());
     let mut draws = Vec::new();
-    let mut block = Vec::new();
-    for start in (0..total).step_by(block_rows) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(EvalError::Cancelled);
+    for (outcome, sampled) in scored {
+        per_query.push(outcome);
+        if outcome.is_some() {
+            draws.push(sampled);
         }
-        let end = (start + block_rows).min(total);
-        distances.rows(start..end, &mut block);
-        let scored: Vec<(Option<QueryOutcome>, Vec<usize>)> = block
-            .par_chunks(gallery_len)
-            .zip(start..end)
-            .map(|(row, q)| {
-                let outcome = score_row(row, queries[q], gallery);
-                let sampled = match (&groups, outcome) {
-                    (Some(groups), Some(_)) => {
-                        sampled_first_hits(row, queries[q], q, gallery, groups, options.seed)
-                    }
-                    _ => Vec::new(),
-                };
-                (outcome, sampled)
-            })
-            .collect();
-        for (outcome, sampled) in scored {
-            per_query.push(outcome);
-            if outcome.is_some() {
-                draws.push(sampled);
-            }
-        }
-        progress(end, total);
     }
     let max_rank = options.max_rank.min(gallery.len());
     let mut metrics = aggregate(&per_query, max_rank)?;

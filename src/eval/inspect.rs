@@ -2,17 +2,13 @@
 //! every relevant gallery sample with its rank, and a sample of the distances of matching and
 //! non-matching pairs (for histograms).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use rayon::prelude::*;
+use std::sync::atomic::AtomicBool;
 
 use super::evaluate::Distances;
 use super::rank::{EvalError, Label, RankedEntry, ranked_list, relevant_ranks};
 
 /// Distance values kept per query row for the non-matching pair sample.
 const NEGATIVES_PER_QUERY: usize = 64;
-/// Distance rows computed at once.
-const BLOCK_ROWS: usize = 256;
 
 /// What is shown for one query.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,35 +55,24 @@ pub fn inspect(
             found: queries.len() + gallery.len(),
         });
     }
-    let total = queries.len();
-    let width = gallery.len().max(1);
-    let mut lists = Vec::with_capacity(total);
+    let per_query = distances.map_rows(
+        |q, row| {
+            let query = queries[q];
+            let lists = QueryLists {
+                top: ranked_list(row, query, gallery, depth, true),
+                relevant: relevant_ranks(row, query, gallery),
+            };
+            (lists, pair_distances(row, query, gallery))
+        },
+        progress,
+        cancel,
+    )?;
+    let mut lists = Vec::with_capacity(per_query.len());
     let mut pairs = PairDistances::default();
-    let mut block = Vec::new();
-    for start in (0..total).step_by(BLOCK_ROWS) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(EvalError::Cancelled);
-        }
-        let end = (start + BLOCK_ROWS).min(total);
-        distances.rows(start..end, &mut block);
-        let done: Vec<(QueryLists, PairDistances)> = block
-            .par_chunks(width)
-            .zip(start..end)
-            .map(|(row, q)| {
-                let query = queries[q];
-                let lists = QueryLists {
-                    top: ranked_list(row, query, gallery, depth, true),
-                    relevant: relevant_ranks(row, query, gallery),
-                };
-                (lists, pair_distances(row, query, gallery))
-            })
-            .collect();
-        for (query_lists, row_pairs) in done {
-            lists.push(query_lists);
-            pairs.positive.extend(row_pairs.positive);
-            pairs.negative.extend(row_pairs.negative);
-        }
-        progress(end, total);
+    for (query_lists, row_pairs) in per_query {
+        lists.push(query_lists);
+        pairs.positive.extend(row_pairs.positive);
+        pairs.negative.extend(row_pairs.negative);
     }
     Ok(Inspection {
         queries: lists,
