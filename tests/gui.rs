@@ -54,7 +54,7 @@ fn wait_for(harness: &mut Harness<'static, ReidApp>, text: &str) {
     let start = Instant::now();
     loop {
         harness.step();
-        if harness.query_by_label_contains(text).is_some() {
+        if harness.query_all_by_label_contains(text).next().is_some() {
             return;
         }
         assert!(
@@ -273,4 +273,24 @@ fn a_bad_dataset_is_an_error_in_the_window() {
     // Still alive: the views keep working.
     harness.get_by_label("Dataset").click();
     settle(&mut harness);
+}
+
+#[test]
+fn a_running_extraction_can_be_cancelled_from_the_top_bar() {
+    // The bundled network on the CPU: minutes in a test build, so the cancel lands mid-run.
+    let spec = RunSpec {
+        source: FeatureSource::Network(reidscope::run::NetworkSource {
+            model: reidscope::demo::DEMO_MODEL.parse().unwrap(),
+            weights: bundled(reidscope::demo::DEMO_WEIGHTS),
+            last_stride: None,
+            precision: reidscope::backend::Precision::F32,
+        }),
+        ..demo_spec(Metric::Euclidean)
+    };
+    let mut harness = app(spec);
+    wait_for(&mut harness, "extracting features");
+    harness.get_by_label("Cancel").click();
+    wait_for(&mut harness, "Run cancelled");
+    harness.get_by_label("No run yet");
+    harness.get_by_label("Run");
 }

@@ -308,7 +308,7 @@ impl ReidApp {
             Ok(Outcome::Dataset(_)) => {}
             Err(_) if cancelled => self.message(
                 false,
-                "Run cancelled; the features extracted so far stay cached for the next run.".into(),
+                "Run cancelled; finished feature-cache chunks (1024 images each) are kept for the next run.".into(),
             ),
             Err(e) => self.error(e),
         }
