@@ -32,11 +32,10 @@ pub struct RunEntry {
 impl RunEntry {
     /// True when `other` scored the same queries against the same gallery.
     pub fn same_split(&self, other: &RunEntry) -> bool {
-        let paths = |samples: &[crate::data::Sample]| -> Vec<PathBuf> {
-            samples.iter().map(|s| s.path.clone()).collect()
+        let same = |a: &[crate::data::Sample], b: &[crate::data::Sample]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.path == y.path)
         };
-        paths(&self.run.queries) == paths(&other.run.queries)
-            && paths(&self.run.gallery) == paths(&other.run.gallery)
+        same(&self.run.queries, &other.run.queries) && same(&self.run.gallery, &other.run.gallery)
     }
 }
 

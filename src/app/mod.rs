@@ -268,9 +268,13 @@ impl ReidApp {
             }
         }
         self.current = Some(index);
-        let dataset = Arc::new(self.runs[index].run.dataset.clone());
-        self.generation += 1;
-        self.dataset = Some((self.generation, dataset));
+        // The browser keeps its dataset (and filter results) when the run read the same one.
+        let run_dataset = &self.runs[index].run.dataset;
+        let shown = self.dataset.as_ref().map(|(_, d)| d);
+        if shown.is_none_or(|d| d.root != run_dataset.root || d.split != run_dataset.split) {
+            self.generation += 1;
+            self.dataset = Some((self.generation, Arc::new(run_dataset.clone())));
+        }
         self.external = None;
     }
 
