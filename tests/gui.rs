@@ -267,9 +267,11 @@ fn a_bad_dataset_is_an_error_in_the_window() {
         .unwrap_err()
         .to_string();
     let mut harness = app(spec);
+    // The browser's listing and the run both fail on it; wait until both have reported.
+    wait_for(&mut harness, "No run yet");
     wait_for(&mut harness, &error);
+    settle(&mut harness);
     assert_eq!(harness.get_all_by_label(&error).count(), 1, "shown once");
-    harness.get_by_label("No run yet");
     // Still alive: the views keep working.
     harness.get_by_label("Dataset").click();
     settle(&mut harness);
