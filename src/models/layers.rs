@@ -17,6 +17,7 @@ use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::backend::{Backend, Precision};
+use crate::models::host::Planes;
 use crate::models::{ModelError, WeightSource};
 
 /// PyTorch's default epsilon for BatchNorm and InstanceNorm.
@@ -56,6 +57,10 @@ impl ConvSpec {
         self
     }
 
+    fn is_depthwise_3x3_stride_1(&self) -> bool {
+        self.groups > 1 && self.groups == self.in_channels && self.kernel == 3 && self.stride == 1
+    }
+
     fn weight_shape(&self) -> [usize; 4] {
         [
             self.out_channels,
@@ -72,19 +77,38 @@ pub struct Conv {
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
+    /// Taps and bias of a stride-1 depthwise 3×3 convolution, for the CPU kernel.
+    host_depthwise: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl Conv {
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, false)
+    }
+
+    /// Applies the convolution, then ReLU.
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, true)
+    }
+
+    fn forward_then(&self, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
+        let x = match &self.host_depthwise {
+            Some((taps, bias)) => match Planes::take(x) {
+                Ok(planes) => return planes.depthwise_3x3(taps, bias, then_relu),
+                Err(x) => x,
+            },
+            None => x,
+        };
         let dtype = x.dtype();
-        conv2d(
+        let y = conv2d(
             x.cast(DType::F32),
             self.weight.clone(),
             self.bias.clone(),
             self.options.clone(),
         )
-        .cast(dtype)
+        .cast(dtype);
+        if then_relu { relu(y) } else { y }
     }
 }
 
@@ -93,11 +117,28 @@ impl Conv {
 pub struct InstanceNorm {
     gamma: Tensor<3>,
     beta: Tensor<3>,
+    /// `gamma` and `beta` for the CPU kernel.
+    host: (Vec<f32>, Vec<f32>),
 }
 
 impl InstanceNorm {
     /// Normalises each channel of each sample over its spatial positions.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, false)
+    }
+
+    /// Normalises, then applies ReLU.
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, true)
+    }
+
+    fn forward_then(&self, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
+        let x = match Planes::take(x) {
+            Ok(planes) => {
+                return planes.instance_norm(&self.host.0, &self.host.1, NORM_EPS, then_relu);
+            }
+            Err(x) => x,
+        };
         let dtype = x.dtype();
         let [n, c, h, w] = x.dims();
         let x = x.cast(DType::F32).reshape([n, c, h * w]);
@@ -105,9 +146,10 @@ impl InstanceNorm {
         let centered = x - mean;
         let var = centered.clone().square().mean_dim(2);
         let normed = centered / (var + NORM_EPS).sqrt();
-        (normed * self.gamma.clone() + self.beta.clone())
+        let y = (normed * self.gamma.clone() + self.beta.clone())
             .reshape([n, c, h, w])
-            .cast(dtype)
+            .cast(dtype);
+        if then_relu { relu(y) } else { y }
     }
 }
 
@@ -148,6 +190,10 @@ pub fn sigmoid(x: Tensor<2>) -> Tensor<2> {
 
 /// 3×3 max pooling, stride 2, padding 1 (the ResNet/OSNet stem).
 pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
+    let x = match Planes::take(x) {
+        Ok(planes) => return planes.max_pool_3x3_s2(),
+        Err(x) => x,
+    };
     max_pool2d(
         x,
         MaxPoolOptions::new([3, 3])
@@ -158,6 +204,10 @@ pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
 
 /// 2×2 average pooling, stride 2.
 pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    let x = match Planes::take(x) {
+        Ok(planes) => return planes.avg_pool_2x2(),
+        Err(x) => x,
+    };
     avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
 }
 
@@ -244,6 +294,7 @@ impl<'a> Loader<'a> {
             weight: self.upload(weight, shape),
             bias,
             options: Self::conv_options(&spec),
+            host_depthwise: None,
         })
     }
 
@@ -264,7 +315,11 @@ impl<'a> Loader<'a> {
             .map(|(i, &w)| (w as f64 * scale[i / per_out]) as f32)
             .collect();
         let bias: Vec<f32> = shift.iter().map(|&b| b as f32).collect();
+        let host_depthwise = spec
+            .is_depthwise_3x3_stride_1()
+            .then(|| (folded.clone(), bias.clone()));
         Ok(Conv {
+            host_depthwise,
             weight: self.upload(folded, shape),
             bias: Some(self.upload(bias, [spec.out_channels])),
             options: Self::conv_options(&spec),
@@ -280,6 +335,7 @@ impl<'a> Loader<'a> {
         let gamma = self.source.take(&format!("{key}.weight"), &[channels])?;
         let beta = self.source.take(&format!("{key}.bias"), &[channels])?;
         Ok(InstanceNorm {
+            host: (gamma.clone(), beta.clone()),
             gamma: self.upload(gamma, [1, channels, 1]),
             beta: self.upload(beta, [1, channels, 1]),
         })

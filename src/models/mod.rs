@@ -4,6 +4,7 @@
 //! returns: OSNet 512-d (fc + BN + ReLU), ResNet-50 2048-d and MobileNetV2 1280-d pooled.
 
 pub mod checkpoint;
+mod host;
 mod layers;
 mod mobilenetv2;
 mod osnet;
@@ -266,11 +267,13 @@ impl Model {
         let device = &self.backend.device;
         let dtype = self.backend.precision.dtype();
         let input: Tensor<4> = Tensor::from_data(TensorData::new(batch, shape), (device, dtype));
-        let output = match &self.network {
+        // On a worker of the thread pool, so the backend's parallel loops start without a
+        // hand-off from the calling thread for every layer.
+        let output = rayon::scope(|_| match &self.network {
             Network::OsNet(net) => net.forward(input),
             Network::ResNet(net) => net.forward(input),
             Network::MobileNetV2(net) => net.forward(input),
-        };
+        });
         let data = output
             .try_into_data()
             .map_err(|e| ModelError::Device(format!("{e:?}")))?;

@@ -76,7 +76,7 @@ impl LightConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.depthwise.forward(self.pointwise.forward(x)))
+        self.depthwise.forward_relu(self.pointwise.forward(x))
     }
 }
 
@@ -205,11 +205,11 @@ impl OsBlock {
             Some(down) => down.forward(x),
             None => x,
         };
-        let mut out = x3 + identity;
-        if let Some(norm) = &self.in_after_add {
-            out = norm.forward(out);
+        let out = x3 + identity;
+        match &self.in_after_add {
+            Some(norm) => norm.forward_relu(out),
+            None => relu(out),
         }
-        relu(out)
     }
 }
 
@@ -319,11 +319,11 @@ impl OsNet {
 
     /// Eval-mode forward pass: `[n, 3, h, w] → [n, 512]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.conv.forward(x);
-        if let Some(norm) = &self.stem.instance_norm {
-            x = norm.forward(x);
-        }
-        x = stem_max_pool(relu(x));
+        let x = self.stem.conv.forward(x);
+        let mut x = stem_max_pool(match &self.stem.instance_norm {
+            Some(norm) => norm.forward_relu(x),
+            None => relu(x),
+        });
         for (blocks, transition) in &self.stages {
             for block in blocks {
                 x = block.forward(x);
