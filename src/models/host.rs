@@ -21,21 +21,23 @@ pub struct Planes {
 }
 
 impl Planes {
-    /// Takes `x` out of Burn when it is an f32 tensor on the CPU backend.
-    pub fn take(x: Tensor<4>) -> Result<Self, Tensor<4>> {
-        if x.dtype() != DType::F32 || x.device() != Device::flex() {
-            return Err(x);
-        }
+    /// Whether `x` is an f32 tensor on the CPU backend: the tensors these kernels are for.
+    pub fn apply_to(x: &Tensor<4>) -> bool {
+        x.dtype() == DType::F32 && x.device() == Device::flex()
+    }
+
+    /// Takes the values of `x`, a tensor [`Planes::apply_to`] accepts, out of Burn.
+    pub fn take(x: Tensor<4>) -> Self {
         let shape = x.dims();
         let device = x.device();
         let data = x
             .try_into_data()
             .expect("the CPU backend reads tensors synchronously");
-        Ok(Self {
+        Self {
             data,
             shape,
             device,
-        })
+        }
     }
 
     fn plane_len(&self) -> usize {
@@ -160,6 +162,122 @@ impl Planes {
             );
         })
     }
+
+    /// A dense convolution through im2col and GEMM, tiled by output rows, plus the bias, then
+    /// ReLU when `relu`. Meant for convolutions over few input channels (a network's stem),
+    /// whose column tiles stay in cache.
+    pub fn dense_conv(self, conv: &DenseConv, relu: bool) -> Tensor<4> {
+        let [n, channels, h, w] = self.shape;
+        let DenseConv {
+            kernel: k,
+            stride,
+            padding,
+            ..
+        } = *conv;
+        let out_h = (h + 2 * padding - k) / stride + 1;
+        let out_w = (w + 2 * padding - k) / stride + 1;
+        let (spatial, depth, out_channels) = (out_h * out_w, channels * k * k, conv.bias.len());
+        let rows_per_tile = (TILE_COLUMNS / out_w).max(1);
+        let tiles = out_h.div_ceil(rows_per_tile);
+        let mut out = vec![0.0f32; n * out_channels * spatial];
+        let output = SharedOutput(out.as_mut_ptr());
+        let input: &[f32] = self.data.as_slice().expect("f32 values");
+        (0..n * tiles).into_par_iter().for_each(|task| {
+            let (b, first_row) = (task / tiles, task % tiles * rows_per_tile);
+            let rows = first_row..(first_row + rows_per_tile).min(out_h);
+            let columns = rows.len() * out_w;
+            let image = &input[b * channels * h * w..(b + 1) * channels * h * w];
+            // Row (c, ky, kx) of the tile: input c at (y·stride + ky − padding, x·stride + kx −
+            // padding) for every output position (y, x) of the tile; zero outside the image.
+            let mut tile = vec![0.0f32; depth * columns];
+            for (row, tile_row) in tile.chunks_exact_mut(columns).enumerate() {
+                let (c, ky, kx) = (row / (k * k), row / k % k, row % k);
+                let plane = &image[c * h * w..(c + 1) * h * w];
+                for (y, segment) in rows.clone().zip(tile_row.chunks_exact_mut(out_w)) {
+                    let Some(iy) = (y * stride + ky).checked_sub(padding).filter(|&i| i < h) else {
+                        continue;
+                    };
+                    let source = &plane[iy * w..(iy + 1) * w];
+                    for (x, v) in segment.iter_mut().enumerate() {
+                        if let Some(ix) = (x * stride + kx).checked_sub(padding).filter(|&i| i < w)
+                        {
+                            *v = source[ix];
+                        }
+                    }
+                }
+            }
+            // SAFETY: each task writes only output rows `rows` of image `b`, which no other
+            // task touches; the GEMM reads `conv.weight` ([out_channels, depth]) and `tile`
+            // ([depth, columns]) within their lengths and writes [out_channels, columns] at
+            // row stride `spatial`, inside image `b`'s planes.
+            unsafe {
+                let base = output.at(b * out_channels * spatial + rows.start * out_w);
+                gemm::gemm(
+                    out_channels,
+                    columns,
+                    depth,
+                    base,
+                    1,
+                    spatial as isize,
+                    false,
+                    conv.weight.as_ptr(),
+                    1,
+                    depth as isize,
+                    tile.as_ptr(),
+                    1,
+                    columns as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+                for (o, &bias) in conv.bias.iter().enumerate() {
+                    let segment = std::slice::from_raw_parts_mut(base.add(o * spatial), columns);
+                    for v in segment {
+                        let y = *v + bias;
+                        *v = if relu { relu_nan(y) } else { y };
+                    }
+                }
+            }
+        });
+        Tensor::from_data(
+            TensorData::new(out, [n, out_channels, out_h, out_w]),
+            (&self.device, DType::F32),
+        )
+    }
+}
+
+/// Output positions per column tile of [`Planes::dense_conv`].
+const TILE_COLUMNS: usize = 512;
+
+/// Weights of a dense (ungrouped) square convolution for [`Planes::dense_conv`].
+#[derive(Debug, Clone)]
+pub struct DenseConv {
+    /// `[out, in, kernel, kernel]` weights, row-major.
+    pub weight: Vec<f32>,
+    /// One bias per output channel.
+    pub bias: Vec<f32>,
+    /// Kernel height and width.
+    pub kernel: usize,
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+}
+
+/// The output buffer of [`Planes::dense_conv`], written by its tasks at disjoint places.
+struct SharedOutput(*mut f32);
+
+// SAFETY: the tasks sharing it write disjoint elements (see `dense_conv`).
+unsafe impl Sync for SharedOutput {}
+
+impl SharedOutput {
+    /// The address of the element at `offset`.
+    fn at(&self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
 }
 
 /// One output row of a 3×3 depthwise convolution from its three padded input rows.
@@ -246,7 +364,9 @@ mod tests {
     }
 
     fn planes(values: Vec<f32>, shape: [usize; 4]) -> Planes {
-        Planes::take(tensor(values, shape)).unwrap_or_else(|_| panic!("an f32 CPU tensor"))
+        let x = tensor(values, shape);
+        assert!(Planes::apply_to(&x));
+        Planes::take(x)
     }
 
     fn assert_close(got: &[f32], expected: &[f32], tolerance: f32) {
@@ -314,6 +434,36 @@ mod tests {
         let rectified: Vec<f32> = expected.iter().map(|v| v.max(0.0)).collect();
         let got = planes(x, shape).depthwise_3x3(&weight, &bias, true);
         assert_close(&values(got), &rectified, 1e-5);
+    }
+
+    #[test]
+    fn dense_conv_equals_burn_over_several_tiles() {
+        // 7×7, stride 2, padding 3 over 3 channels (a stem); 21 output rows of 35: several
+        // row tiles and a short last one.
+        let shape = [2, 3, 41, 69];
+        let x = random(shape.iter().product(), 11);
+        let conv = DenseConv {
+            weight: random(5 * 3 * 49, 12),
+            bias: random(5, 13),
+            kernel: 7,
+            stride: 2,
+            padding: 3,
+        };
+        let expected = values(conv2d(
+            tensor(x.clone(), shape),
+            tensor(conv.weight.clone(), [5, 3, 7, 7]),
+            Some(Tensor::from_data(
+                TensorData::new(conv.bias.clone(), [5]),
+                (&Device::flex(), DType::F32),
+            )),
+            ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
+        ));
+        let got = planes(x.clone(), shape).dense_conv(&conv, false);
+        assert_eq!(got.dims(), [2, 5, 21, 35]);
+        assert_close(&values(got), &expected, 1e-4);
+        let rectified: Vec<f32> = expected.iter().map(|v| v.max(0.0)).collect();
+        let got = planes(x, shape).dense_conv(&conv, true);
+        assert_close(&values(got), &rectified, 1e-4);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::backend::{Backend, Precision};
-use crate::models::host::Planes;
+use crate::models::host::{DenseConv, Planes};
 use crate::models::{ModelError, WeightSource};
 
 /// PyTorch's default epsilon for BatchNorm and InstanceNorm.
@@ -77,9 +77,44 @@ pub struct Conv {
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
-    /// Taps and bias of a stride-1 depthwise 3×3 convolution, for the CPU kernel.
-    host_depthwise: Option<(Vec<f32>, Vec<f32>)>,
+    /// The same convolution for a CPU kernel, where one fits it.
+    host: Option<HostConv>,
 }
+
+/// Convolutions with their own CPU kernel in [`Planes`].
+#[derive(Debug, Clone)]
+enum HostConv {
+    /// A stride-1 depthwise 3×3 convolution: nine taps per channel and the bias.
+    Depthwise(Vec<f32>, Vec<f32>),
+    /// A dense convolution over few input channels.
+    Dense(DenseConv),
+}
+
+impl HostConv {
+    /// The kernel for `spec` with `weight` and `bias`, if one fits it.
+    fn for_spec(spec: &ConvSpec, weight: &[f32], bias: Option<&[f32]>) -> Option<Self> {
+        let bias = bias.map_or_else(|| vec![0.0; spec.out_channels], <[f32]>::to_vec);
+        if spec.is_depthwise_3x3_stride_1() {
+            Some(Self::Depthwise(weight.to_vec(), bias))
+        } else if spec.groups == 1
+            && spec.kernel > 1
+            && spec.in_channels * spec.kernel * spec.kernel <= DENSE_HOST_DEPTH
+        {
+            Some(Self::Dense(DenseConv {
+                weight: weight.to_vec(),
+                bias,
+                kernel: spec.kernel,
+                stride: spec.stride,
+                padding: spec.kernel / 2,
+            }))
+        } else {
+            None
+        }
+    }
+}
+
+/// Largest `in_channels · kernel²` convolved by the CPU im2col kernel (stems: 3 · 7² = 147).
+const DENSE_HOST_DEPTH: usize = 256;
 
 impl Conv {
     /// Applies the convolution.
@@ -93,13 +128,15 @@ impl Conv {
     }
 
     fn forward_then(&self, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
-        let x = match &self.host_depthwise {
-            Some((taps, bias)) => match Planes::take(x) {
-                Ok(planes) => return planes.depthwise_3x3(taps, bias, then_relu),
-                Err(x) => x,
-            },
-            None => x,
-        };
+        if let Some(host) = &self.host
+            && Planes::apply_to(&x)
+        {
+            let planes = Planes::take(x);
+            return match host {
+                HostConv::Depthwise(taps, bias) => planes.depthwise_3x3(taps, bias, then_relu),
+                HostConv::Dense(conv) => planes.dense_conv(conv, then_relu),
+            };
+        }
         let dtype = x.dtype();
         let y = conv2d(
             x.cast(DType::F32),
@@ -133,12 +170,10 @@ impl InstanceNorm {
     }
 
     fn forward_then(&self, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
-        let x = match Planes::take(x) {
-            Ok(planes) => {
-                return planes.instance_norm(&self.host.0, &self.host.1, NORM_EPS, then_relu);
-            }
-            Err(x) => x,
-        };
+        if Planes::apply_to(&x) {
+            let (gamma, beta) = &self.host;
+            return Planes::take(x).instance_norm(gamma, beta, NORM_EPS, then_relu);
+        }
         let dtype = x.dtype();
         let [n, c, h, w] = x.dims();
         let x = x.cast(DType::F32).reshape([n, c, h * w]);
@@ -190,10 +225,9 @@ pub fn sigmoid(x: Tensor<2>) -> Tensor<2> {
 
 /// 3×3 max pooling, stride 2, padding 1 (the ResNet/OSNet stem).
 pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
-    let x = match Planes::take(x) {
-        Ok(planes) => return planes.max_pool_3x3_s2(),
-        Err(x) => x,
-    };
+    if Planes::apply_to(&x) {
+        return Planes::take(x).max_pool_3x3_s2();
+    }
     max_pool2d(
         x,
         MaxPoolOptions::new([3, 3])
@@ -204,10 +238,9 @@ pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
 
 /// 2×2 average pooling, stride 2.
 pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
-    let x = match Planes::take(x) {
-        Ok(planes) => return planes.avg_pool_2x2(),
-        Err(x) => x,
-    };
+    if Planes::apply_to(&x) {
+        return Planes::take(x).avg_pool_2x2();
+    }
     avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
 }
 
@@ -283,19 +316,24 @@ impl<'a> Loader<'a> {
         let shape = spec.weight_shape();
         let weight = self.source.take(&format!("{key}.weight"), &shape)?;
         let bias = if bias {
-            let b = self
-                .source
-                .take(&format!("{key}.bias"), &[spec.out_channels])?;
-            Some(self.upload(b, [spec.out_channels]))
+            Some(
+                self.source
+                    .take(&format!("{key}.bias"), &[spec.out_channels])?,
+            )
         } else {
             None
         };
-        Ok(Conv {
-            weight: self.upload(weight, shape),
-            bias,
-            options: Self::conv_options(&spec),
-            host_depthwise: None,
-        })
+        Ok(self.conv_from(&spec, weight, bias))
+    }
+
+    /// A convolution with these values; the CPU kernel's copy where one fits `spec`.
+    fn conv_from(&self, spec: &ConvSpec, weight: Vec<f32>, bias: Option<Vec<f32>>) -> Conv {
+        Conv {
+            host: HostConv::for_spec(spec, &weight, bias.as_deref()),
+            weight: self.upload(weight, spec.weight_shape()),
+            bias: bias.map(|b| self.upload(b, [spec.out_channels])),
+            options: Self::conv_options(spec),
+        }
     }
 
     /// A bias-free convolution `{conv_key}.weight` followed by BatchNorm `{bn_key}.*`, folded.
@@ -314,16 +352,8 @@ impl<'a> Loader<'a> {
             .enumerate()
             .map(|(i, &w)| (w as f64 * scale[i / per_out]) as f32)
             .collect();
-        let bias: Vec<f32> = shift.iter().map(|&b| b as f32).collect();
-        let host_depthwise = spec
-            .is_depthwise_3x3_stride_1()
-            .then(|| (folded.clone(), bias.clone()));
-        Ok(Conv {
-            host_depthwise,
-            weight: self.upload(folded, shape),
-            bias: Some(self.upload(bias, [spec.out_channels])),
-            options: Self::conv_options(&spec),
-        })
+        let bias = shift.iter().map(|&b| b as f32).collect();
+        Ok(self.conv_from(&spec, folded, Some(bias)))
     }
 
     /// Affine InstanceNorm `{key}.weight`, `{key}.bias`.
