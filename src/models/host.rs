@@ -1,17 +1,57 @@
-//! Kernels for the memory-bound layers on the CPU backend.
+//! Kernels for the layers Burn flex runs slowly on the CPU backend.
 //!
-//! Burn flex runs max pooling (building an index tensor alongside), average pooling, instance
-//! norm (eight single-threaded passes) and depthwise convolution as generic loops; on OSNet
-//! they took a third of the CPU time. These kernels do the same arithmetic on the tensor's own
-//! buffer (flex hands it over without copying), in parallel over channel planes, one pass each,
-//! with the following ReLU folded in where the network has one. They run only for f32 tensors
-//! on the CPU device; everywhere else the layers use Burn's ops.
+//! Flex runs max pooling (building an index tensor alongside), average pooling, instance norm
+//! (eight single-threaded passes), depthwise convolution and convolutions over few input
+//! channels (a single-threaded layout copy and a column-strided scatter) as generic loops; on
+//! OSNet they took a third of the CPU time. These kernels do the same arithmetic on the
+//! tensor's own buffer (flex hands it over without copying), in parallel over channel planes or
+//! row tiles, one pass each, with the following activation folded in where the network has
+//! one. They run only for f32 tensors on the CPU device; everywhere else the layers use Burn's
+//! ops.
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 /// Width of the blocks the depthwise kernel accumulates in registers.
 const LANES: usize = 8;
+
+/// The activation a kernel applies to its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    Identity,
+    /// `max(0, x)`.
+    Relu,
+    /// `min(max(0, x), 6)`.
+    Relu6,
+}
+
+impl Activation {
+    /// Applies the activation to `v`, keeping NaN as PyTorch does.
+    #[inline(always)]
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Self::Identity => v,
+            Self::Relu if v < 0.0 => 0.0,
+            Self::Relu6 if v < 0.0 => 0.0,
+            Self::Relu6 if v > 6.0 => 6.0,
+            Self::Relu | Self::Relu6 => v,
+        }
+    }
+
+    /// Sets every value `v` to `act(f(v))`, with the choice of activation made once, outside
+    /// the loop, so the loop vectorises.
+    #[inline(always)]
+    fn map_all(self, values: &mut [f32], f: impl Fn(f32) -> f32) {
+        match self {
+            Self::Identity => values.iter_mut().for_each(|v| *v = f(*v)),
+            Self::Relu => values.iter_mut().for_each(|v| *v = Self::Relu.apply(f(*v))),
+            Self::Relu6 => values
+                .iter_mut()
+                .for_each(|v| *v = Self::Relu6.apply(f(*v))),
+        }
+    }
+}
 
 /// A tensor's values taken out of Burn, with its shape and device.
 pub struct Planes {
@@ -56,15 +96,16 @@ impl Planes {
         Tensor::from_data(self.data, (&self.device, DType::F32))
     }
 
-    /// Maps every plane to a new `[out_h, out_w]` plane; `f(input, output)`.
-    fn map(self, out_hw: [usize; 2], f: impl Fn(&[f32], &mut [f32]) + Sync) -> Tensor<4> {
+    /// Maps every plane to a new `[out_h, out_w]` plane; `f(channel, input, output)`.
+    fn map(self, out_hw: [usize; 2], f: impl Fn(usize, &[f32], &mut [f32]) + Sync) -> Tensor<4> {
         let [n, c, _, _] = self.shape;
         let out_len = out_hw[0] * out_hw[1];
         let mut out = vec![0.0f32; n * c * out_len];
         let input: &[f32] = self.data.as_slice().expect("f32 values");
         out.par_chunks_mut(out_len)
             .zip(input.par_chunks(self.plane_len()))
-            .for_each(|(o, x)| f(x, o));
+            .enumerate()
+            .for_each(|(i, (o, x))| f(i % c, x, o));
         Tensor::from_data(
             TensorData::new(out, [n, c, out_hw[0], out_hw[1]]),
             (&self.device, DType::F32),
@@ -75,7 +116,7 @@ impl Planes {
     pub fn avg_pool_2x2(self) -> Tensor<4> {
         let [_, _, h, w] = self.shape;
         let ow = w / 2;
-        self.map([h / 2, ow], |x, o| {
+        self.map([h / 2, ow], |_, x, o| {
             for (r, out_row) in o.chunks_exact_mut(ow).enumerate() {
                 let top = x[2 * r * w..(2 * r + 1) * w].chunks_exact(2);
                 let bottom = x[(2 * r + 1) * w..(2 * r + 2) * w].chunks_exact(2);
@@ -90,7 +131,7 @@ impl Planes {
     pub fn max_pool_3x3_s2(self) -> Tensor<4> {
         let [_, _, h, w] = self.shape;
         let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
-        self.map([oh, ow], |x, o| {
+        self.map([oh, ow], |_, x, o| {
             // Maximum over each window's columns, for every input row.
             let mut columns = vec![0.0f32; h * ow];
             for (m, row) in columns.chunks_exact_mut(ow).zip(x.chunks_exact(w)) {
@@ -113,9 +154,14 @@ impl Planes {
         })
     }
 
-    /// Affine instance normalisation of every plane (biased variance, as PyTorch), then ReLU
-    /// when `relu`.
-    pub fn instance_norm(self, gamma: &[f32], beta: &[f32], eps: f64, relu: bool) -> Tensor<4> {
+    /// Affine instance normalisation of every plane (biased variance, as PyTorch), then `act`.
+    pub fn instance_norm(
+        self,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f64,
+        act: Activation,
+    ) -> Tensor<4> {
         self.in_place(|c, x| {
             let len = x.len() as f64;
             let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / len;
@@ -130,43 +176,67 @@ impl Planes {
             simd(
                 #[inline(always)]
                 || {
-                    for v in x.iter_mut() {
-                        let y = v.mul_add(scale, shift);
-                        *v = if relu { relu_nan(y) } else { y };
-                    }
+                    act.map_all(x, |v| v * scale + shift);
                 },
             );
         })
     }
 
-    /// Depthwise 3×3 convolution with stride 1 and padding 1, plus a per-channel bias, then
-    /// ReLU when `relu`. `weight` holds nine taps per channel.
-    pub fn depthwise_3x3(self, weight: &[f32], bias: &[f32], relu: bool) -> Tensor<4> {
+    /// Depthwise 3×3 convolution with padding 1 and stride 1 or 2, plus a per-channel bias,
+    /// then `act`. `weight` holds nine taps per channel.
+    pub fn depthwise_3x3(
+        self,
+        weight: &[f32],
+        bias: &[f32],
+        stride: usize,
+        act: Activation,
+    ) -> Tensor<4> {
         let [_, _, h, w] = self.shape;
-        let pw = w + 2;
-        self.in_place(|c, plane| {
+        let out_w = (w - 1) / stride + 1;
+        let convolve = |c: usize, padded: &[f32], output: &mut [f32]| {
             let k: [f32; 9] = weight[c * 9..c * 9 + 9].try_into().expect("nine taps");
-            // The plane inside a border of zeros: every output reads nine in-range values.
-            let mut padded = vec![0.0f32; (h + 2) * pw];
-            for (dst, row) in padded[pw..].chunks_exact_mut(pw).zip(plane.chunks_exact(w)) {
-                dst[1..=w].copy_from_slice(row);
+            let pw = w + 2;
+            let rows = |r: usize| {
+                [0, 1, 2].map(|kh| {
+                    let y = r * stride + kh;
+                    &padded[y * pw..(y + 1) * pw]
+                })
+            };
+            let out_rows = output.chunks_exact_mut(out_w).enumerate();
+            if stride == 1 {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (r, out_row) in out_rows {
+                            depthwise_row(out_row, &rows(r), &k, bias[c]);
+                            act.map_all(out_row, |v| v);
+                        }
+                    },
+                );
+            } else {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (r, out_row) in out_rows {
+                            depthwise_row_strided(out_row, &rows(r), &k, bias[c], stride);
+                            act.map_all(out_row, |v| v);
+                        }
+                    },
+                );
             }
-            simd(
-                #[inline(always)]
-                || {
-                    for (r, out_row) in plane.chunks_exact_mut(w).enumerate() {
-                        let rows = [0, 1, 2].map(|kh| &padded[(r + kh) * pw..(r + kh + 1) * pw]);
-                        depthwise_row(out_row, &rows, &k, bias[c], relu);
-                    }
-                },
-            );
-        })
+        };
+        if stride == 1 {
+            self.in_place(|c, plane| convolve(c, &zero_border(plane, w), plane))
+        } else {
+            let out_h = (h - 1) / stride + 1;
+            self.map([out_h, out_w], |c, x, o| convolve(c, &zero_border(x, w), o))
+        }
     }
 
     /// A dense convolution through im2col and GEMM, tiled by output rows, plus the bias, then
-    /// ReLU when `relu`. Meant for convolutions over few input channels (a network's stem),
+    /// `act`. Meant for convolutions over few input channels (a network's stem),
     /// whose column tiles stay in cache.
-    pub fn dense_conv(self, conv: &DenseConv, relu: bool) -> Tensor<4> {
+    pub fn dense_conv(self, conv: &DenseConv, act: Activation) -> Tensor<4> {
         let [n, channels, h, w] = self.shape;
         let DenseConv {
             kernel: k,
@@ -235,10 +305,7 @@ impl Planes {
                 );
                 for (o, &bias) in conv.bias.iter().enumerate() {
                     let segment = std::slice::from_raw_parts_mut(base.add(o * spatial), columns);
-                    for v in segment {
-                        let y = *v + bias;
-                        *v = if relu { relu_nan(y) } else { y };
-                    }
+                    act.map_all(segment, |v| v + bias);
                 }
             }
         });
@@ -280,10 +347,19 @@ impl SharedOutput {
     }
 }
 
-/// One output row of a 3×3 depthwise convolution from its three padded input rows.
+/// A plane `w` wide inside a one-element border of zeros.
+fn zero_border(plane: &[f32], w: usize) -> Vec<f32> {
+    let pw = w + 2;
+    let mut padded = vec![0.0f32; (plane.len() / w + 2) * pw];
+    for (dst, row) in padded[pw..].chunks_exact_mut(pw).zip(plane.chunks_exact(w)) {
+        dst[1..=w].copy_from_slice(row);
+    }
+    padded
+}
+
+/// One output row of a stride-1 3×3 depthwise convolution from its three padded input rows.
 #[inline(always)]
-fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], k: &[f32; 9], bias: f32, relu: bool) {
-    let finish = |v: f32| if relu { relu_nan(v) } else { v };
+fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], k: &[f32; 9], bias: f32) {
     let mut blocks = out.chunks_exact_mut(LANES);
     let mut j = 0;
     for block in &mut blocks {
@@ -292,22 +368,32 @@ fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], k: &[f32; 9], bias: f32, r
             for kw in 0..3 {
                 let tap = k[kh * 3 + kw];
                 let src: &[f32; LANES] = row[j + kw..j + kw + LANES].try_into().expect("lanes");
-                acc.iter_mut()
-                    .zip(src)
-                    .for_each(|(a, &v)| *a = tap.mul_add(v, *a));
+                acc.iter_mut().zip(src).for_each(|(a, &v)| *a += tap * v);
             }
         }
-        block.iter_mut().zip(acc).for_each(|(o, a)| *o = finish(a));
+        block.copy_from_slice(&acc);
         j += LANES;
     }
-    for (o, jj) in blocks.into_remainder().iter_mut().zip(j..) {
+    depthwise_row_strided(blocks.into_remainder(), &rows.map(|r| &r[j..]), k, bias, 1);
+}
+
+/// One output row of a 3×3 depthwise convolution with `stride`, one output at a time.
+#[inline(always)]
+fn depthwise_row_strided(
+    out: &mut [f32],
+    rows: &[&[f32]; 3],
+    k: &[f32; 9],
+    bias: f32,
+    stride: usize,
+) {
+    for (j, o) in out.iter_mut().enumerate() {
         let mut acc = bias;
         for (kh, row) in rows.iter().enumerate() {
             for kw in 0..3 {
-                acc = k[kh * 3 + kw].mul_add(row[jj + kw], acc);
+                acc += k[kh * 3 + kw] * row[j * stride + kw];
             }
         }
-        *o = finish(acc);
+        *o = acc;
     }
 }
 
@@ -325,12 +411,6 @@ fn simd<R>(f: impl FnOnce() -> R) -> R {
         return unsafe { with_avx2(f) };
     }
     f()
-}
-
-/// ReLU that keeps NaN, as PyTorch's does.
-#[inline(always)]
-fn relu_nan(v: f32) -> f32 {
-    if v < 0.0 { 0.0 } else { v }
 }
 
 /// `max` that propagates NaN, as PyTorch's pooling does.
@@ -413,27 +493,38 @@ mod tests {
     }
 
     #[test]
-    fn depthwise_equals_burn_with_and_without_relu() {
-        // Width 11: one register block of eight and a remainder of three.
+    fn depthwise_equals_burn_for_both_strides_and_activations() {
+        // Width 11: one register block of eight and a remainder of three at stride 1.
         let shape = [2, 3, 5, 11];
-        let x = random(shape.iter().product(), 5);
+        let x: Vec<f32> = random(shape.iter().product(), 5)
+            .iter()
+            .map(|v| v * 4.0)
+            .collect();
         let weight = random(3 * 9, 6);
         let bias = random(3, 7);
-        let conv = conv2d(
-            tensor(x.clone(), shape),
-            tensor(weight.clone(), [3, 1, 3, 3]),
-            Some(Tensor::from_data(
-                TensorData::new(bias.clone(), [3]),
-                (&Device::flex(), DType::F32),
-            )),
-            ConvOptions::new([1, 1], [1, 1], [1, 1], 3),
-        );
-        let expected = values(conv.clone());
-        let got = planes(x.clone(), shape).depthwise_3x3(&weight, &bias, false);
-        assert_close(&values(got), &expected, 1e-5);
-        let rectified: Vec<f32> = expected.iter().map(|v| v.max(0.0)).collect();
-        let got = planes(x, shape).depthwise_3x3(&weight, &bias, true);
-        assert_close(&values(got), &rectified, 1e-5);
+        for stride in [1, 2] {
+            let expected = values(conv2d(
+                tensor(x.clone(), shape),
+                tensor(weight.clone(), [3, 1, 3, 3]),
+                Some(Tensor::from_data(
+                    TensorData::new(bias.clone(), [3]),
+                    (&Device::flex(), DType::F32),
+                )),
+                ConvOptions::new([stride, stride], [1, 1], [1, 1], 3),
+            ));
+            assert!(expected.iter().any(|&v| v > 6.0) && expected.iter().any(|&v| v < 0.0));
+            for (act, f) in [
+                (Activation::Identity, (|v| v) as fn(f32) -> f32),
+                (Activation::Relu, |v: f32| v.max(0.0)),
+                (Activation::Relu6, |v: f32| v.clamp(0.0, 6.0)),
+            ] {
+                let got = planes(x.clone(), shape).depthwise_3x3(&weight, &bias, stride, act);
+                let out = (5 - 1) / stride + 1;
+                assert_eq!(got.dims(), [2, 3, out, (11 - 1) / stride + 1]);
+                let activated: Vec<f32> = expected.iter().map(|&v| f(v)).collect();
+                assert_close(&values(got), &activated, 1e-5);
+            }
+        }
     }
 
     #[test]
@@ -458,11 +549,11 @@ mod tests {
             )),
             ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
         ));
-        let got = planes(x.clone(), shape).dense_conv(&conv, false);
+        let got = planes(x.clone(), shape).dense_conv(&conv, Activation::Identity);
         assert_eq!(got.dims(), [2, 5, 21, 35]);
         assert_close(&values(got), &expected, 1e-4);
         let rectified: Vec<f32> = expected.iter().map(|v| v.max(0.0)).collect();
-        let got = planes(x, shape).dense_conv(&conv, true);
+        let got = planes(x, shape).dense_conv(&conv, Activation::Relu);
         assert_close(&values(got), &rectified, 1e-4);
     }
 
@@ -486,10 +577,10 @@ mod tests {
                     + f64::from(beta[c])) as f32
             }));
         }
-        let got = planes(x.clone(), shape).instance_norm(&gamma, &beta, eps, false);
+        let got = planes(x.clone(), shape).instance_norm(&gamma, &beta, eps, Activation::Identity);
         assert_close(&values(got), &expected, 1e-5);
         let rectified: Vec<f32> = expected.iter().map(|v| v.max(0.0)).collect();
-        let got = planes(x, shape).instance_norm(&gamma, &beta, eps, true);
+        let got = planes(x, shape).instance_norm(&gamma, &beta, eps, Activation::Relu);
         assert_close(&values(got), &rectified, 1e-5);
     }
 }

@@ -17,7 +17,7 @@ use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::backend::{Backend, Precision};
-use crate::models::host::{DenseConv, Planes};
+use crate::models::host::{Activation, DenseConv, Planes};
 use crate::models::{ModelError, WeightSource};
 
 /// PyTorch's default epsilon for BatchNorm and InstanceNorm.
@@ -57,8 +57,11 @@ impl ConvSpec {
         self
     }
 
-    fn is_depthwise_3x3_stride_1(&self) -> bool {
-        self.groups > 1 && self.groups == self.in_channels && self.kernel == 3 && self.stride == 1
+    fn is_depthwise_3x3(&self) -> bool {
+        self.groups > 1
+            && self.groups == self.in_channels
+            && self.kernel == 3
+            && (1..=2).contains(&self.stride)
     }
 
     fn weight_shape(&self) -> [usize; 4] {
@@ -84,8 +87,8 @@ pub struct Conv {
 /// Convolutions with their own CPU kernel in [`Planes`].
 #[derive(Debug, Clone)]
 enum HostConv {
-    /// A stride-1 depthwise 3×3 convolution: nine taps per channel and the bias.
-    Depthwise(Vec<f32>, Vec<f32>),
+    /// A depthwise 3×3 convolution (stride 1 or 2): nine taps per channel, the bias, the stride.
+    Depthwise(Vec<f32>, Vec<f32>, usize),
     /// A dense convolution over few input channels.
     Dense(DenseConv),
 }
@@ -94,8 +97,8 @@ impl HostConv {
     /// The kernel for `spec` with `weight` and `bias`, if one fits it.
     fn for_spec(spec: &ConvSpec, weight: &[f32], bias: Option<&[f32]>) -> Option<Self> {
         let bias = bias.map_or_else(|| vec![0.0; spec.out_channels], <[f32]>::to_vec);
-        if spec.is_depthwise_3x3_stride_1() {
-            Some(Self::Depthwise(weight.to_vec(), bias))
+        if spec.is_depthwise_3x3() {
+            Some(Self::Depthwise(weight.to_vec(), bias, spec.stride))
         } else if spec.groups == 1
             && spec.kernel > 1
             && spec.in_channels * spec.kernel * spec.kernel <= DENSE_HOST_DEPTH
@@ -119,22 +122,29 @@ const DENSE_HOST_DEPTH: usize = 256;
 impl Conv {
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_then(x, false)
+        self.forward_then(x, Activation::Identity)
     }
 
     /// Applies the convolution, then ReLU.
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_then(x, true)
+        self.forward_then(x, Activation::Relu)
     }
 
-    fn forward_then(&self, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
+    /// Applies the convolution, then ReLU6.
+    pub fn forward_relu6(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, Activation::Relu6)
+    }
+
+    fn forward_then(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
         if let Some(host) = &self.host
             && Planes::apply_to(&x)
         {
             let planes = Planes::take(x);
             return match host {
-                HostConv::Depthwise(taps, bias) => planes.depthwise_3x3(taps, bias, then_relu),
-                HostConv::Dense(conv) => planes.dense_conv(conv, then_relu),
+                HostConv::Depthwise(taps, bias, stride) => {
+                    planes.depthwise_3x3(taps, bias, *stride, act)
+                }
+                HostConv::Dense(conv) => planes.dense_conv(conv, act),
             };
         }
         let dtype = x.dtype();
@@ -145,7 +155,7 @@ impl Conv {
             self.options.clone(),
         )
         .cast(dtype);
-        if then_relu { relu(y) } else { y }
+        activate(y, act)
     }
 }
 
@@ -161,18 +171,18 @@ pub struct InstanceNorm {
 impl InstanceNorm {
     /// Normalises each channel of each sample over its spatial positions.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_then(x, false)
+        self.forward_then(x, Activation::Identity)
     }
 
     /// Normalises, then applies ReLU.
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_then(x, true)
+        self.forward_then(x, Activation::Relu)
     }
 
-    fn forward_then(&self, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
+    fn forward_then(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
         if Planes::apply_to(&x) {
             let (gamma, beta) = &self.host;
-            return Planes::take(x).instance_norm(gamma, beta, NORM_EPS, then_relu);
+            return Planes::take(x).instance_norm(gamma, beta, NORM_EPS, act);
         }
         let dtype = x.dtype();
         let [n, c, h, w] = x.dims();
@@ -184,7 +194,16 @@ impl InstanceNorm {
         let y = (normed * self.gamma.clone() + self.beta.clone())
             .reshape([n, c, h, w])
             .cast(dtype);
-        if then_relu { relu(y) } else { y }
+        activate(y, act)
+    }
+}
+
+/// `act` through Burn's ops.
+fn activate(x: Tensor<4>, act: Activation) -> Tensor<4> {
+    match act {
+        Activation::Identity => x,
+        Activation::Relu => relu(x),
+        Activation::Relu6 => relu6(x),
     }
 }
 

@@ -5,7 +5,7 @@
 use burn::tensor::Tensor;
 
 use crate::models::ModelError;
-use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool, relu6};
+use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool};
 
 /// Inverted-residual settings `(expansion t, output channels c, repeats n, first stride s)`.
 const SETTINGS: [(usize, usize, usize, usize); 7] = [
@@ -98,10 +98,10 @@ impl InvertedResidual {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let m = match &self.expand {
-            Some(expand) => relu6(expand.forward(x.clone())),
+            Some(expand) => expand.forward_relu6(x.clone()),
             None => x.clone(),
         };
-        let m = self.project.forward(relu6(self.depthwise.forward(m)));
+        let m = self.project.forward(self.depthwise.forward_relu6(m));
         if self.residual { x + m } else { m }
     }
 }
@@ -161,8 +161,8 @@ impl MobileNetV2 {
 
     /// Eval-mode forward pass: `[n, 3, h, w] → [n, 1280]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = relu6(self.stem.forward(x));
+        let x = self.stem.forward_relu6(x);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        global_avg_pool(relu6(self.head.forward(x)))
+        global_avg_pool(self.head.forward_relu6(x))
     }
 }

@@ -319,10 +319,9 @@ impl OsNet {
 
     /// Eval-mode forward pass: `[n, 3, h, w] → [n, 512]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.stem.conv.forward(x);
         let mut x = stem_max_pool(match &self.stem.instance_norm {
-            Some(norm) => norm.forward_relu(x),
-            None => relu(x),
+            Some(norm) => norm.forward_relu(self.stem.conv.forward(x)),
+            None => self.stem.conv.forward_relu(x),
         });
         for (blocks, transition) in &self.stages {
             for block in blocks {

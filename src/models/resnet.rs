@@ -97,7 +97,7 @@ impl ResNet50 {
 
     /// Eval-mode forward pass: `[n, 3, h, w] → [n, 2048]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = stem_max_pool(relu(self.stem.forward(x)));
+        let x = stem_max_pool(self.stem.forward_relu(x));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         global_avg_pool(x)
     }
