@@ -202,28 +202,19 @@ impl Planes {
                     &padded[y * pw..(y + 1) * pw]
                 })
             };
-            let out_rows = output.chunks_exact_mut(out_w).enumerate();
-            if stride == 1 {
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (r, out_row) in out_rows {
+            simd(
+                #[inline(always)]
+                || {
+                    for (r, out_row) in output.chunks_exact_mut(out_w).enumerate() {
+                        if stride == 1 {
                             depthwise_row(out_row, &rows(r), &k, bias[c]);
-                            act.map_all(out_row, |v| v);
-                        }
-                    },
-                );
-            } else {
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (r, out_row) in out_rows {
+                        } else {
                             depthwise_row_strided(out_row, &rows(r), &k, bias[c], stride);
-                            act.map_all(out_row, |v| v);
                         }
-                    },
-                );
-            }
+                        act.map_all(out_row, |v| v);
+                    }
+                },
+            );
         };
         if stride == 1 {
             self.in_place(|c, plane| convolve(c, &zero_border(plane, w), plane))
@@ -432,6 +423,13 @@ mod tests {
         (0..len).map(|_| rng.random_range(-2.0f32..2.0)).collect()
     }
 
+    fn bias(values: &[f32]) -> Option<Tensor<1>> {
+        Some(Tensor::from_data(
+            TensorData::new(values.to_vec(), [values.len()]),
+            (&Device::flex(), DType::F32),
+        ))
+    }
+
     fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
         Tensor::from_data(
             TensorData::new(values, shape),
@@ -506,10 +504,7 @@ mod tests {
             let expected = values(conv2d(
                 tensor(x.clone(), shape),
                 tensor(weight.clone(), [3, 1, 3, 3]),
-                Some(Tensor::from_data(
-                    TensorData::new(bias.clone(), [3]),
-                    (&Device::flex(), DType::F32),
-                )),
+                self::bias(&bias),
                 ConvOptions::new([stride, stride], [1, 1], [1, 1], 3),
             ));
             assert!(expected.iter().any(|&v| v > 6.0) && expected.iter().any(|&v| v < 0.0));
@@ -543,10 +538,7 @@ mod tests {
         let expected = values(conv2d(
             tensor(x.clone(), shape),
             tensor(conv.weight.clone(), [5, 3, 7, 7]),
-            Some(Tensor::from_data(
-                TensorData::new(conv.bias.clone(), [5]),
-                (&Device::flex(), DType::F32),
-            )),
+            self::bias(&conv.bias),
             ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
         ));
         let got = planes(x.clone(), shape).dense_conv(&conv, Activation::Identity);

@@ -57,6 +57,11 @@ impl ConvSpec {
         self
     }
 
+    /// Zero padding on every side: "same" for odd kernels.
+    fn padding(&self) -> usize {
+        self.kernel / 2
+    }
+
     fn is_depthwise_3x3(&self) -> bool {
         self.groups > 1
             && self.groups == self.in_channels
@@ -108,7 +113,7 @@ impl HostConv {
                 bias,
                 kernel: spec.kernel,
                 stride: spec.stride,
-                padding: spec.kernel / 2,
+                padding: spec.padding(),
             }))
         } else {
             None
@@ -326,7 +331,7 @@ impl<'a> Loader<'a> {
     }
 
     fn conv_options(spec: &ConvSpec) -> ConvOptions<2> {
-        let pad = spec.kernel / 2;
+        let pad = spec.padding();
         ConvOptions::new([spec.stride; 2], [pad; 2], [1, 1], spec.groups)
     }
 
