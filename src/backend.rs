@@ -1,9 +1,8 @@
 //! Device and precision choice: the one [`Backend`] value the rest of the library receives.
 
-use std::fmt;
-use std::str::FromStr;
-
 use burn::tensor::{DType, Device, DeviceKind};
+
+use crate::names::named_enum;
 
 /// Errors raised while choosing a compute device.
 #[derive(Debug, thiserror::Error)]
@@ -23,40 +22,30 @@ pub enum BackendError {
     },
 }
 
-/// Which kind of device the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceChoice {
-    /// A real GPU adapter if one exists, otherwise the native CPU backend.
-    #[default]
-    Auto,
-    /// Any wgpu adapter, including a software one.
-    Gpu,
-    /// The native CPU backend (Burn flex).
-    Cpu,
-}
-
-impl FromStr for DeviceChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "gpu" => Ok(Self::Gpu),
-            "cpu" => Ok(Self::Cpu),
-            other => Err(format!(
-                "unknown device '{other}', expected auto, gpu or cpu"
-            )),
-        }
+named_enum! {
+    /// Which kind of device the user asked for.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum DeviceChoice("device") {
+        /// A real GPU adapter if one exists, otherwise the native CPU backend.
+        #[default]
+        Auto = "auto",
+        /// Any wgpu adapter, including a software one.
+        Gpu = "gpu",
+        /// The native CPU backend (Burn flex).
+        Cpu = "cpu",
     }
 }
 
-/// Floating-point precision of a model's weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum Precision {
-    /// 32-bit floats.
-    #[default]
-    F32,
-    /// 16-bit floats (wgpu adapters with SHADER_F16 only).
-    F16,
+named_enum! {
+    /// Floating-point precision of a model's weights and activations.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+    pub enum Precision("precision") {
+        /// 32-bit floats.
+        #[default]
+        F32 = "f32" | "fp32",
+        /// 16-bit floats (wgpu adapters with SHADER_F16 only).
+        F16 = "f16" | "fp16",
+    }
 }
 
 impl Precision {
@@ -69,41 +58,14 @@ impl Precision {
     }
 }
 
-impl FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "f32" | "fp32" => Ok(Self::F32),
-            "f16" | "fp16" => Ok(Self::F16),
-            other => Err(format!("unknown precision '{other}', expected f32 or f16")),
-        }
-    }
-}
-
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::F32 => "f32",
-            Self::F16 => "f16",
-        })
-    }
-}
-
-/// Which Burn backend a [`Backend`] runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// Burn's wgpu backend.
-    Wgpu,
-    /// Burn's pure-Rust CPU backend (flex).
-    Flex,
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Wgpu => "gpu",
-            Self::Flex => "cpu",
-        })
+named_enum! {
+    /// Which Burn backend a [`Backend`] runs on, named as `--device` names it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum BackendKind("backend") {
+        /// Burn's wgpu backend.
+        Wgpu = "gpu",
+        /// Burn's pure-Rust CPU backend (flex).
+        Flex = "cpu",
     }
 }
 

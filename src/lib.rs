@@ -10,5 +10,6 @@ pub mod eval;
 pub mod features;
 pub mod io;
 pub mod models;
+pub mod names;
 pub mod report;
 pub mod run;

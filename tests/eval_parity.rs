@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use burn::tensor::Device;
 use common::*;
 use reidscope::backend::Precision;
-use reidscope::eval::rerank::RerankParams;
+use reidscope::eval::RerankParams;
 use reidscope::eval::{Distances, EvalOptions, Label, Metric, Metrics, Protocol, evaluate};
 use reidscope::io::{read_npy_ids, read_npy_matrix};
 use reidscope::report::MetricsFile;

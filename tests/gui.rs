@@ -10,7 +10,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-use reidscope::app::{AppOptions, ReidApp};
+use reidscope::app::{Action, AppOptions, ReidApp};
 use reidscope::backend::DeviceChoice;
 use reidscope::data::DatasetKind;
 use reidscope::data::image::Preprocess;
@@ -295,4 +295,62 @@ fn a_running_extraction_can_be_cancelled_from_the_top_bar() {
     wait_for(&mut harness, "Run cancelled");
     harness.get_by_label("No run yet");
     harness.get_by_label("Run");
+}
+
+/// Every file below `root` (relative path, bytes), in path order.
+fn files_below(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path.strip_prefix(root).unwrap().to_path_buf(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_apps_report_export_writes_what_eval_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from_app, from_cli) = (dir.path().join("app"), dir.path().join("cli"));
+    let mut harness = app(demo_spec(Metric::Euclidean));
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    harness
+        .state_mut()
+        .request(Action::ExportReport(from_app.clone()));
+    wait_for(&mut harness, "Report written to");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args([
+            "eval",
+            "--demo",
+            "--baseline",
+            "--device",
+            "cpu",
+            "--no-cache",
+        ])
+        .arg("--out")
+        .arg(&from_cli)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (app_files, cli_files) = (files_below(&from_app), files_below(&from_cli));
+    let names = |files: &[(PathBuf, Vec<u8>)]| -> Vec<PathBuf> {
+        files.iter().map(|(name, _)| name.clone()).collect()
+    };
+    assert_eq!(names(&app_files), names(&cli_files));
+    assert!(app_files.len() >= 6, "{:?}", names(&app_files));
+    for ((name, app_bytes), (_, cli_bytes)) in app_files.iter().zip(&cli_files) {
+        assert!(app_bytes == cli_bytes, "{} differs", name.display());
+    }
 }

@@ -7,41 +7,28 @@ use eframe::egui::{self, RichText, Ui, Vec2};
 
 use crate::data::{Dataset, Sample};
 
+use super::action::SplitTab;
+use super::format::{camera_label, file_name};
+use super::theme::{MISMATCH, QUERY};
 use super::thumbnails::Thumbnails;
-use super::tiles::{MISMATCH, QUERY, Tile, paint_image, show_tile, tile_size};
+use super::tiles::{Tile, paint_image, show_tile, tile_size};
 
-/// A split of the dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SplitTab {
-    /// Query images.
-    Query,
-    /// Gallery images.
-    Gallery,
-    /// Training images.
-    Train,
-}
-
-impl SplitTab {
-    fn name(self) -> &'static str {
-        match self {
-            SplitTab::Query => "Query",
-            SplitTab::Gallery => "Gallery",
-            SplitTab::Train => "Train",
-        }
-    }
-
-    fn samples(self, dataset: &Dataset) -> &[Sample] {
-        match self {
-            SplitTab::Query => &dataset.split.query,
-            SplitTab::Gallery => &dataset.split.gallery,
-            SplitTab::Train => &dataset.split.train,
-        }
+/// The tab's name.
+fn tab_name(tab: SplitTab) -> &'static str {
+    match tab {
+        SplitTab::Query => "Query",
+        SplitTab::Gallery => "Gallery",
+        SplitTab::Train => "Train",
     }
 }
 
-/// Camera number as shown (Market-1501 file names count cameras from 1).
-pub fn camera_label(camid: i64) -> String {
-    format!("c{}", camid + 1)
+/// The samples of a split.
+fn split_samples(tab: SplitTab, dataset: &Dataset) -> &[Sample] {
+    match tab {
+        SplitTab::Query => &dataset.split.query,
+        SplitTab::Gallery => &dataset.split.gallery,
+        SplitTab::Train => &dataset.split.train,
+    }
 }
 
 /// What the filters select, and their counts.
@@ -99,7 +86,7 @@ impl Browser {
         if self.filtered.as_ref().is_none_or(|f| f.key != key) {
             let pid: Option<i64> = key.2.parse().ok();
             let camera: Option<i64> = key.3.parse::<i64>().ok().map(|c| c - 1);
-            let samples = self.split.samples(dataset);
+            let samples = split_samples(self.split, dataset);
             let indices: Vec<usize> = (0..samples.len())
                 .filter(|&i| {
                     let s = &samples[i];
@@ -140,7 +127,7 @@ impl Browser {
     ) {
         ui.horizontal(|ui| {
             for tab in [SplitTab::Query, SplitTab::Gallery, SplitTab::Train] {
-                let label = format!("{} ({})", tab.name(), tab.samples(dataset).len());
+                let label = format!("{} ({})", tab_name(tab), split_samples(tab, dataset).len());
                 if ui.selectable_label(self.split == tab, label).clicked() && self.split != tab {
                     self.split = tab;
                     self.selected = None;
@@ -173,7 +160,7 @@ impl Browser {
             cameras.join(", ")
         ));
         let indices = filtered.indices.clone();
-        let samples = split.samples(dataset);
+        let samples = split_samples(split, dataset);
         if let Some(selected) = self.selected.filter(|&i| i < samples.len()) {
             egui::Panel::right("browser detail")
                 .default_size(300.0)
@@ -199,7 +186,7 @@ impl Browser {
                             let sample = &samples[i];
                             let caption = [
                                 format!("{} {}", sample.pid, camera_label(sample.camid)),
-                                file_name(sample),
+                                file_name(&sample.path),
                             ];
                             let tile = Tile {
                                 path: &sample.path,
@@ -219,17 +206,9 @@ impl Browser {
     }
 }
 
-/// File name of a sample.
-pub fn file_name(sample: &Sample) -> String {
-    sample
-        .path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-}
-
 /// The detail panel: large image, identity, camera, path.
 fn detail(ui: &mut Ui, thumbs: &mut Thumbnails, sample: &Sample) {
-    ui.heading(file_name(sample));
+    ui.heading(file_name(&sample.path));
     let width = ui.available_width().min(256.0);
     let (rect, _) = ui.allocate_exact_size(Vec2::new(width, width * 2.0), egui::Sense::hover());
     if let Some(reason) = paint_image(ui, thumbs, &sample.path, rect, false) {

@@ -7,74 +7,15 @@ use std::sync::Arc;
 
 use eframe::egui::{self, Color32, RichText, Ui};
 
-use super::browser::camera_label;
+use crate::eval::compare::Comparison;
+
 use super::choice::choice;
+use super::format::{camera_label, distance_text, outcome_text, percent};
 use super::jobs::{LIST_DEPTH, RunEntry};
-use super::query_view::{distance_text, navigate};
+use super::keys::navigate;
+use super::theme::{BETTER, MATCH, MISMATCH, WORSE};
 use super::thumbnails::Thumbnails;
-use super::tiles::{MATCH, MISMATCH, Tile, query_tile, tile_row};
-
-/// Colour of a rank that improved in the other run.
-const BETTER: Color32 = Color32::from_rgb(30, 150, 60);
-/// Colour of a rank that got worse.
-const WORSE: Color32 = Color32::from_rgb(200, 60, 40);
-
-/// Per-query differences between runs `a` and `b`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    /// AP of b minus AP of a, per query (`None` where a query is not scored).
-    pub ap_diff: Vec<Option<f64>>,
-    /// Queries whose top-1 is a true match in a but not in b.
-    pub lost_top1: usize,
-    /// Queries whose top-1 is a true match in b but not in a.
-    pub gained_top1: usize,
-    /// Queries whose top-1 gallery image differs.
-    pub changed_top1: usize,
-    /// Mean of `ap_diff` over scored queries.
-    pub mean_ap_diff: f64,
-    /// Queries by AP difference, largest loss first.
-    pub order: Vec<usize>,
-}
-
-impl Comparison {
-    /// Compares two runs over the same queries and gallery.
-    pub fn new(a: &RunEntry, b: &RunEntry) -> Comparison {
-        let (pa, pb) = (&a.run.evaluation.per_query, &b.run.evaluation.per_query);
-        let ap_diff: Vec<Option<f64>> = pa
-            .iter()
-            .zip(pb)
-            .map(|(x, y)| Some(y.as_ref()?.ap - x.as_ref()?.ap))
-            .collect();
-        let hit = |o: &Option<crate::eval::QueryOutcome>| o.is_some_and(|o| o.first_hit == 0);
-        let lost_top1 = pa.iter().zip(pb).filter(|(x, y)| hit(x) && !hit(y)).count();
-        let gained_top1 = pa.iter().zip(pb).filter(|(x, y)| !hit(x) && hit(y)).count();
-        let first = |e: &RunEntry, q: usize| {
-            e.inspection.queries[q]
-                .top
-                .iter()
-                .find(|t| t.rank.is_some())
-                .map(|t| t.gallery)
-        };
-        let changed_top1 = (0..pa.len())
-            .filter(|&q| first(a, q) != first(b, q))
-            .count();
-        let scored: Vec<f64> = ap_diff.iter().flatten().copied().collect();
-        let mean_ap_diff = scored.iter().sum::<f64>() / scored.len().max(1) as f64;
-        let mut order: Vec<usize> = (0..ap_diff.len()).collect();
-        order.sort_by(|&x, &y| {
-            let d = |q: usize| ap_diff[q].unwrap_or(f64::INFINITY);
-            d(x).total_cmp(&d(y)).then(x.cmp(&y))
-        });
-        Comparison {
-            ap_diff,
-            lost_top1,
-            gained_top1,
-            changed_top1,
-            mean_ap_diff,
-            order,
-        }
-    }
-}
+use super::tiles::{Tile, query_tile, tile_row};
 
 /// Compare view state.
 pub struct CompareView {
@@ -125,7 +66,7 @@ impl CompareView {
             ui.add(egui::Slider::new(&mut self.k, 5..=50).text("top k"));
         });
         let (a, b) = (&runs[self.a], &runs[self.b]);
-        if !a.same_split(b) {
+        if !a.run.same_split(&b.run) {
             ui.colored_label(
                 MISMATCH,
                 "These runs are on different query or gallery sets; choose two runs of one dataset.",
@@ -137,7 +78,11 @@ impl CompareView {
             .as_ref()
             .is_none_or(|(k, _)| *k != (self.a, self.b))
         {
-            self.comparison = Some(((self.a, self.b), Comparison::new(a, b)));
+            let comparison = Comparison::new(
+                (&a.run.evaluation, &a.inspection),
+                (&b.run.evaluation, &b.inspection),
+            );
+            self.comparison = Some(((self.a, self.b), comparison));
         }
         let comparison = self
             .comparison
@@ -147,25 +92,20 @@ impl CompareView {
             .clone();
         ui.label(
             RichText::new(format!(
-                "top-1 changed for {} of {} queries · B lost a correct top-1 on {} and gained one on {} · mean AP difference (B − A) {:+.2} points · R1 {:.1}% → {:.1}% · mAP {:.1}% → {:.1}%",
+                "top-1 changed for {} of {} queries · B lost a correct top-1 on {} and gained one on {} · mean AP difference (B − A) {:+.2} points · R1 {} → {} · mAP {} → {}",
                 comparison.changed_top1,
                 comparison.ap_diff.len(),
                 comparison.lost_top1,
                 comparison.gained_top1,
                 comparison.mean_ap_diff * 100.0,
-                a.run.metrics.rank(1) * 100.0,
-                b.run.metrics.rank(1) * 100.0,
-                a.run.metrics.map * 100.0,
-                b.run.metrics.map * 100.0,
+                percent(a.run.metrics.rank(1)),
+                percent(b.run.metrics.rank(1)),
+                percent(a.run.metrics.map),
+                percent(b.run.metrics.map),
             ))
             .strong(),
         );
-        let mut order = comparison.order.clone();
-        if self.gains_first {
-            order.reverse();
-            // Unscored queries stay last.
-            order.rotate_left(comparison.ap_diff.iter().filter(|d| d.is_none()).count());
-        }
+        let order = comparison.order(self.gains_first);
         let Some(&top) = order.first() else {
             ui.label("These runs have no queries.");
             return;
@@ -235,11 +175,7 @@ impl CompareView {
                     query.pid,
                     camera_label(query.camid)
                 ));
-                let ap = |e: &RunEntry| {
-                    e.run.evaluation.per_query[q].map_or("not scored".into(), |o| {
-                        format!("AP {:.1}%, first hit #{}", o.ap * 100.0, o.first_hit + 1)
-                    })
-                };
+                let ap = |e: &RunEntry| outcome_text(e.run.evaluation.per_query[q]);
                 ui.label(format!("A: {}", ap(a)));
                 ui.label(format!("B: {}", ap(b)));
                 if let Some(d) = comparison.ap_diff[q] {

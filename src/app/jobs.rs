@@ -12,6 +12,7 @@ use eframe::egui;
 
 use crate::data::Dataset;
 use crate::eval::inspect::{Inspection, inspect};
+use crate::run::report::{ReportOptions, write_report};
 use crate::run::{Run, RunSpec, Stage, execute, external_query_row};
 
 /// Ranked-list depth kept per query (the largest k the query view offers).
@@ -27,16 +28,6 @@ pub struct RunEntry {
     pub name: String,
     /// How long the run took.
     pub elapsed: Duration,
-}
-
-impl RunEntry {
-    /// True when `other` scored the same queries against the same gallery.
-    pub fn same_split(&self, other: &RunEntry) -> bool {
-        let same = |a: &[crate::data::Sample], b: &[crate::data::Sample]| {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.path == y.path)
-        };
-        same(&self.run.queries, &other.run.queries) && same(&self.run.gallery, &other.run.gallery)
-    }
 }
 
 /// The ranked gallery of an image from outside the dataset.
@@ -64,6 +55,13 @@ pub enum Work {
     },
     /// Only the dataset listing, for the browser.
     Dataset(RunSpec),
+    /// The report folder of a finished run.
+    Report {
+        /// The run.
+        run: Arc<RunEntry>,
+        /// The folder.
+        dir: PathBuf,
+    },
 }
 
 /// What a finished job returns.
@@ -74,6 +72,8 @@ pub enum Outcome {
     External(ExternalQuery),
     /// A parsed dataset.
     Dataset(Box<Dataset>),
+    /// A written report folder.
+    Report(PathBuf),
 }
 
 /// Progress of a running job.
@@ -176,7 +176,11 @@ impl Job {
     }
 }
 
-fn perform(work: Work, report: &dyn Fn(Status), cancel: &AtomicBool) -> Result<Outcome, String> {
+fn perform(
+    work: Work,
+    report: &(dyn Fn(Status) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Outcome, String> {
     match work {
         Work::Run(spec) => run(spec, report, cancel).map(|entry| Outcome::Run(Box::new(entry))),
         Work::External { run, index, image } => {
@@ -194,6 +198,19 @@ fn perform(work: Work, report: &dyn Fn(Status), cancel: &AtomicBool) -> Result<O
         Work::Dataset(spec) => crate::data::load_dataset(spec.kind, &spec.root)
             .map(|d| Outcome::Dataset(Box::new(d)))
             .map_err(|e| e.to_string()),
+        Work::Report { run, dir } => {
+            let on_figure = |done, total| {
+                report(Status {
+                    stage: format!("writing the report to {}", dir.display()),
+                    done,
+                    total,
+                    images_per_s: None,
+                })
+            };
+            write_report(&run.run, &dir, &ReportOptions::default(), &on_figure)
+                .map_err(|e| e.to_string())?;
+            Ok(Outcome::Report(dir))
+        }
     }
 }
 
@@ -241,27 +258,9 @@ fn run(spec: RunSpec, report: &dyn Fn(Status), cancel: &AtomicBool) -> Result<Ru
     )
     .map_err(|e| e.to_string())?;
     Ok(RunEntry {
-        name: run_name(&run),
+        name: run.spec.name(),
         run,
         inspection,
         elapsed: start.elapsed(),
     })
-}
-
-/// "model weights precision · dataset · metric [+ re-ranking]".
-fn run_name(run: &Run) -> String {
-    let spec = &run.spec;
-    let dataset = spec.root.file_name().map_or_else(
-        || spec.root.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    );
-    let mut name = format!(
-        "{} · {dataset} · {}",
-        spec.source.label(),
-        spec.eval.metric.name()
-    );
-    if spec.eval.rerank.is_some() {
-        name.push_str(" + re-ranking");
-    }
-    name
 }

@@ -1,7 +1,7 @@
 //! Metrics view: CMC curves of the chosen runs on one chart, the metrics table, the
 //! distance histograms of matching vs non-matching pairs, and exports.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eframe::egui::{
@@ -13,8 +13,10 @@ use crate::eval::inspect::histogram;
 use crate::report::MetricsFile;
 use crate::report::cmc_plot::{render_cmc_rgb, write_cmc_plots};
 
+use super::action::Action;
+use super::format::percent;
 use super::jobs::RunEntry;
-use super::tiles::{MATCH, MISMATCH};
+use super::theme::{MATCH, MISMATCH};
 
 /// Bins of the distance histograms.
 const BINS: usize = 40;
@@ -31,7 +33,8 @@ pub struct MetricsView {
 
 impl MetricsView {
     /// Draws the view; `current` is the run whose histograms are shown.
-    pub fn show(&mut self, ui: &mut Ui, runs: &[Arc<RunEntry>], current: usize) {
+    pub fn show(&mut self, ui: &mut Ui, runs: &[Arc<RunEntry>], current: usize) -> Option<Action> {
+        let mut action = None;
         self.chosen.resize(runs.len(), true);
         let chosen: Vec<usize> = (0..runs.len()).filter(|&i| self.chosen[i]).collect();
         egui::ScrollArea::vertical()
@@ -50,6 +53,17 @@ impl MetricsView {
                     {
                         self.export_metrics(&runs[current].run.metrics);
                     }
+                    if ui
+                        .button("Export report folder…")
+                        .on_hover_text(
+                            "metrics.json, per_query.csv, CMC figures, ranked lists and the \
+                             worst queries of the current run, as `reidscope eval` writes them",
+                        )
+                        .clicked()
+                        && let Some(dir) = rfd::FileDialog::new().pick_folder()
+                    {
+                        action = Some(Action::ExportReport(dir));
+                    }
                     if let Some(message) = &self.message {
                         ui.label(message);
                     }
@@ -61,6 +75,7 @@ impl MetricsView {
                 ui.heading(format!("Pair distances: {}", runs[current].name));
                 distance_histograms(ui, &runs[current]);
             });
+        action
     }
 
     fn table(&mut self, ui: &mut Ui, runs: &[Arc<RunEntry>]) {
@@ -126,11 +141,7 @@ impl MetricsView {
     }
 
     fn export_chart(&mut self, runs: &[Arc<RunEntry>], chosen: &[usize]) {
-        let Some(png) = rfd::FileDialog::new()
-            .set_file_name("cmc.png")
-            .add_filter("PNG", &["png"])
-            .save_file()
-        else {
+        let Some(png) = save_as("cmc.png", "PNG", "png") else {
             return;
         };
         let svg = png.with_extension("svg");
@@ -145,15 +156,19 @@ impl MetricsView {
     }
 
     fn export_metrics(&mut self, metrics: &MetricsFile) {
-        let Some(path) = rfd::FileDialog::new()
-            .set_file_name("metrics.json")
-            .add_filter("JSON", &["json"])
-            .save_file()
-        else {
+        let Some(path) = save_as("metrics.json", "JSON", "json") else {
             return;
         };
         self.message = Some(write_metrics(metrics, &path));
     }
+}
+
+/// A save dialog proposing the file `name`, showing `kind` files (`extension`).
+fn save_as(name: &str, kind: &str, extension: &str) -> Option<PathBuf> {
+    rfd::FileDialog::new()
+        .set_file_name(name)
+        .add_filter(kind, &[extension])
+        .save_file()
 }
 
 fn write_metrics(metrics: &MetricsFile, path: &Path) -> String {
@@ -161,10 +176,6 @@ fn write_metrics(metrics: &MetricsFile, path: &Path) -> String {
         Ok(()) => format!("wrote {}", path.display()),
         Err(e) => format!("cannot write {}: {e}", path.display()),
     }
-}
-
-fn percent(value: f64) -> String {
-    format!("{:.1}%", value * 100.0)
 }
 
 /// Two overlaid histograms (as fractions of their pairs): matching pairs green, non-matching

@@ -2,13 +2,17 @@
 //! state; each view is a module that borrows it and draws; runs, external queries and image
 //! decoding happen on other threads.
 
+mod action;
 mod browser;
 mod choice;
 mod compare_view;
+mod format;
 mod jobs;
+mod keys;
 mod metrics_view;
 mod query_view;
 mod run_form;
+mod theme;
 mod thumbnails;
 mod tiles;
 mod tour;
@@ -18,12 +22,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eframe::egui::{
-    self, Color32, FontData, FontFamily, FontInsert, FontPriority, InsertFontFamily, RichText, Ui,
+    self, FontData, FontFamily, FontInsert, FontPriority, InsertFontFamily, RichText, Ui,
 };
 
 use crate::data::{Dataset, DatasetKind};
-use crate::eval::Metric;
-use crate::eval::rerank::RerankParams;
+use crate::eval::RerankParams;
 use crate::report::font::FONT;
 use crate::run::RunSpec;
 
@@ -36,6 +39,9 @@ use query_view::QueryView;
 use run_form::RunForm;
 use thumbnails::Thumbnails;
 
+use format::file_name;
+
+pub use action::{Action, SplitTab, View};
 pub use tour::Tour;
 
 /// Textures kept uploaded at most.
@@ -48,63 +54,6 @@ pub struct AppOptions {
     pub spec: RunSpec,
     /// A scripted walk through the views (screenshots or frame-time measurement).
     pub tour: Option<Tour>,
-}
-
-/// The views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// Query list and ranked lists.
-    Queries,
-    /// Dataset browser.
-    Browser,
-    /// CMC chart, metrics table, histograms.
-    Metrics,
-    /// Two runs side by side.
-    Compare,
-}
-
-impl View {
-    const ALL: [View; 4] = [View::Queries, View::Browser, View::Metrics, View::Compare];
-
-    fn name(self) -> &'static str {
-        match self {
-            View::Queries => "Queries",
-            View::Browser => "Dataset",
-            View::Metrics => "Metrics",
-            View::Compare => "Compare",
-        }
-    }
-
-    fn hint(self) -> &'static str {
-        match self {
-            View::Queries => "Each query's ranked gallery: green = same person, red = someone else",
-            View::Browser => "Every image of the dataset, by split, with filters",
-            View::Metrics => "CMC curves, rank-k / mAP / mINP of every run, distance histograms",
-            View::Compare => "Two runs on the same queries: what changed",
-        }
-    }
-}
-
-/// What a view asks the app to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Start (or select, if it already finished) a run.
-    Start(RunSpec),
-    /// Stop the running job.
-    Cancel,
-    /// Use another dataset folder.
-    OpenDataset(PathBuf),
-    /// Score the current run's features again with another distance.
-    Reevaluate {
-        /// Distance.
-        metric: Metric,
-        /// k-reciprocal re-ranking.
-        rerank: bool,
-    },
-    /// Rank the current gallery for an image from outside the dataset.
-    ExternalQuery(PathBuf),
-    /// Back from an external query to the dataset's queries.
-    CloseExternal,
 }
 
 /// The app.
@@ -125,6 +74,7 @@ pub struct ReidApp {
     external: Option<ExternalQuery>,
     messages: Vec<(bool, String)>,
     tour: Option<Tour>,
+    requested: Vec<Action>,
     started: Instant,
 }
 
@@ -161,11 +111,17 @@ impl ReidApp {
             external: None,
             messages: Vec::new(),
             tour: options.tour,
+            requested: Vec::new(),
             started: Instant::now(),
         };
         app.load_dataset(ctx, &options.spec);
         app.apply(ctx, Action::Start(options.spec));
         app
+    }
+
+    /// Asks the app to do `action` at the start of the next frame.
+    pub fn request(&mut self, action: Action) {
+        self.requested.push(action);
     }
 
     /// The run shown by the views.
@@ -228,11 +184,45 @@ impl ReidApp {
                     self.error("Wait for the running job to finish (or cancel it) first.");
                     return;
                 }
-                let title = format!("query {}", file_label(&image));
+                let title = format!("query {}", file_name(&image));
                 self.job = Some(Job::start(ctx, title, Work::External { run, index, image }));
                 self.view = View::Queries;
             }
             Action::CloseExternal => self.external = None,
+            Action::ExportReport(dir) => {
+                let Some(run) = self.current_run().cloned() else {
+                    self.error("Finish a run first: a report is written for a run.");
+                    return;
+                };
+                if self.job.is_some() {
+                    self.error("Wait for the running job to finish (or cancel it) first.");
+                    return;
+                }
+                let title = format!("report {}", dir.display());
+                self.job = Some(Job::start(ctx, title, Work::Report { run, dir }));
+            }
+            Action::Show(view) => self.view = view,
+            Action::SortQueries(order) => self.queries.sort = order,
+            Action::SelectQuery(q) => self.queries.select(q),
+            Action::TopK(k) => self.queries.k = k,
+            Action::Browse {
+                split,
+                pid,
+                selected,
+            } => {
+                self.view = View::Browser;
+                self.browser.split = split;
+                self.browser.pid = pid;
+                self.browser.selected = selected;
+            }
+            Action::ScrollBrowser(offset) => self.browser.scroll_to = Some(offset),
+            Action::Compare { a, b, gains_first } => {
+                self.view = View::Compare;
+                self.compare.a = a;
+                self.compare.b = b;
+                self.compare.gains_first = gains_first;
+                self.compare.selected = None;
+            }
         }
     }
 
@@ -252,13 +242,14 @@ impl ReidApp {
     fn select_run(&mut self, index: usize) {
         if self.current.is_none() {
             // First run: open on the top of the query list (the worst query by default).
-            let order = query_view::sorted_queries(&self.runs[index], self.queries.sort);
+            let run = &self.runs[index].run;
+            let order = run.evaluation.ordered(self.queries.sort, &run.query_labels);
             if let Some(&q) = order.first() {
                 self.queries.select(q);
             }
         }
         if let Some(previous) = self.current.filter(|&p| p != index) {
-            let same = self.runs[previous].same_split(&self.runs[index]);
+            let same = self.runs[previous].run.same_split(&self.runs[index].run);
             if same {
                 self.compare.a = previous;
                 self.compare.b = index;
@@ -310,6 +301,9 @@ impl ReidApp {
             }
             Ok(Outcome::External(external)) => self.external = Some(external),
             Ok(Outcome::Dataset(_)) => {}
+            Ok(Outcome::Report(dir)) => {
+                self.message(false, format!("Report written to {}", dir.display()))
+            }
             Err(_) if cancelled => self.message(
                 false,
                 "Run cancelled; finished feature-cache chunks (1024 images each) are kept for the next run.".into(),
@@ -355,19 +349,20 @@ impl ReidApp {
                 ui.label(RichText::new("no finished run yet").weak());
             } else {
                 let mut selected = self.current.unwrap_or(0);
-                let names = self.runs.iter().enumerate().map(|(i, e)| (i, e.name.clone()));
+                let names = self
+                    .runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (i, e.name.clone()));
                 choice(ui, "Run", &mut selected, names, 420.0);
                 if Some(selected) != self.current {
                     self.select_run(selected);
                 }
                 if let Some(entry) = self.current_run() {
-                    let m = &entry.run.metrics;
                     ui.label(
                         RichText::new(format!(
-                            "R1 {:.1}% · mAP {:.1}% · mINP {:.1}% · {} queries · {} gallery · {:.1} s",
-                            m.rank(1) * 100.0,
-                            m.map * 100.0,
-                            m.minp * 100.0,
+                            "{} · {} queries · {} gallery · {:.1} s",
+                            entry.run.metrics.summary(),
                             entry.run.queries.len(),
                             entry.run.gallery.len(),
                             entry.elapsed.as_secs_f64()
@@ -392,9 +387,9 @@ impl ReidApp {
                     dismissed = Some(i);
                 }
                 let color = if *is_error {
-                    Color32::from_rgb(220, 60, 60)
+                    theme::ERROR
                 } else {
-                    Color32::from_rgb(200, 150, 40)
+                    theme::NOTICE
                 };
                 ui.label(RichText::new(text).color(color));
             });
@@ -432,10 +427,7 @@ impl ReidApp {
                 self.queries
                     .show(ui, &mut self.thumbs, index, &entry, external)
             }
-            View::Metrics => {
-                self.metrics.show(ui, &self.runs, index);
-                None
-            }
+            View::Metrics => self.metrics.show(ui, &self.runs, index),
             View::Compare => {
                 self.compare.show(ui, &mut self.thumbs, &self.runs);
                 None
@@ -484,19 +476,15 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|e| ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
-fn file_label(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    )
-}
-
 impl eframe::App for ReidApp {
     fn ui(&mut self, ui: &mut Ui, frame: &mut eframe::Frame) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
         self.thumbs.begin_frame(&ctx);
         self.collect_jobs();
+        for action in std::mem::take(&mut self.requested) {
+            self.apply(&ctx, action);
+        }
         self.take_dropped(&ctx);
         let mut actions = Vec::new();
         egui::Panel::top("header").show(ui, |ui| {

@@ -1,107 +1,29 @@
 //! Query view: the sortable query list; for the selected query its ranked gallery (green:
 //! same identity, red: another one, grey: junk), its true matches with their ranks, and AP.
 
-use eframe::egui::{self, Key, RichText, Ui};
+use eframe::egui::{self, RichText, Ui};
 
-use crate::eval::Metric;
 use crate::eval::rank::top_k;
+use crate::eval::{Metric, QueryOrder};
 
-use super::Action;
-use super::browser::camera_label;
+use super::action::Action;
 use super::choice::choice;
+use super::format::{camera_label, distance_text, outcome_cell, outcome_text};
 use super::jobs::{ExternalQuery, LIST_DEPTH, RunEntry};
+use super::keys::navigate;
+use super::theme::{JUNK, MATCH, MISMATCH};
 use super::thumbnails::Thumbnails;
-use super::tiles::{JUNK, MATCH, MISMATCH, Tile, query_tile, tile_row};
+use super::tiles::{Tile, query_tile, tile_row};
 
-/// Order of the query list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuerySort {
-    /// Dataset order.
-    Index,
-    /// Lowest AP first (queries without a match last).
-    WorstFirst,
-    /// Highest AP first.
-    BestFirst,
-    /// Latest first hit first.
-    FirstHit,
-    /// By identity.
-    Pid,
-    /// By camera.
-    Camera,
-}
-
-impl QuerySort {
-    const ALL: [QuerySort; 6] = [
-        QuerySort::Index,
-        QuerySort::WorstFirst,
-        QuerySort::BestFirst,
-        QuerySort::FirstHit,
-        QuerySort::Pid,
-        QuerySort::Camera,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            QuerySort::Index => "dataset order",
-            QuerySort::WorstFirst => "AP, worst first",
-            QuerySort::BestFirst => "AP, best first",
-            QuerySort::FirstHit => "first hit, latest first",
-            QuerySort::Pid => "pid",
-            QuerySort::Camera => "camera",
-        }
-    }
-}
-
-/// Query indices of `entry` in `sort` order (ties by index).
-pub fn sorted_queries(entry: &RunEntry, sort: QuerySort) -> Vec<usize> {
-    let run = &entry.run;
-    let outcome = |q: usize| run.evaluation.per_query[q];
-    let mut order: Vec<usize> = (0..run.queries.len()).collect();
-    match sort {
-        QuerySort::Index => {}
-        QuerySort::WorstFirst => order = run.evaluation.worst_first(),
-        QuerySort::BestFirst => order.sort_by(|&a, &b| {
-            let ap = |q| outcome(q).map_or(-1.0, |o| o.ap);
-            ap(b).total_cmp(&ap(a)).then(a.cmp(&b))
-        }),
-        QuerySort::FirstHit => order.sort_by_key(|&q| {
-            (
-                std::cmp::Reverse(outcome(q).map_or(0, |o| o.first_hit + 1)),
-                q,
-            )
-        }),
-        QuerySort::Pid => order.sort_by_key(|&q| (run.queries[q].pid, q)),
-        QuerySort::Camera => order.sort_by_key(|&q| (run.queries[q].camid, q)),
-    }
-    order
-}
-
-/// Moves `selected` within `order` on ←/→/Home/End (when no text field has focus); returns
-/// true if it moved.
-pub fn navigate(ui: &Ui, order: &[usize], selected: &mut usize) -> bool {
-    if order.is_empty() || ui.ctx().memory(|m| m.focused().is_some()) {
-        return false;
-    }
-    let position = order.iter().position(|&q| q == *selected).unwrap_or(0);
-    let target = ui.input(|i| {
-        if i.key_pressed(Key::ArrowRight) || i.key_pressed(Key::ArrowDown) {
-            Some((position + 1).min(order.len() - 1))
-        } else if i.key_pressed(Key::ArrowLeft) || i.key_pressed(Key::ArrowUp) {
-            Some(position.saturating_sub(1))
-        } else if i.key_pressed(Key::Home) {
-            Some(0)
-        } else if i.key_pressed(Key::End) {
-            Some(order.len() - 1)
-        } else {
-            None
-        }
-    });
-    match target {
-        Some(p) if order[p] != *selected => {
-            *selected = order[p];
-            true
-        }
-        _ => false,
+/// How the list's orders are offered.
+fn order_label(order: QueryOrder) -> &'static str {
+    match order {
+        QueryOrder::Index => "dataset order",
+        QueryOrder::WorstFirst => "AP, worst first",
+        QueryOrder::BestFirst => "AP, best first",
+        QueryOrder::FirstHit => "first hit, latest first",
+        QueryOrder::Pid => "pid",
+        QueryOrder::Camera => "camera",
     }
 }
 
@@ -110,14 +32,14 @@ pub struct QueryView {
     /// Selected query.
     pub selected: usize,
     /// List order.
-    pub sort: QuerySort,
+    pub sort: QueryOrder,
     /// Gallery entries shown.
     pub k: usize,
     /// Show junk entries (greyed) in place.
     pub show_junk: bool,
     /// Tile zoom.
     pub zoom: f32,
-    order: Option<(usize, QuerySort, Vec<usize>)>,
+    order: Option<(usize, QueryOrder, Vec<usize>)>,
     scroll_to_selected: bool,
 }
 
@@ -125,7 +47,7 @@ impl Default for QueryView {
     fn default() -> Self {
         QueryView {
             selected: 0,
-            sort: QuerySort::WorstFirst,
+            sort: QueryOrder::WorstFirst,
             k: 20,
             show_junk: false,
             zoom: 1.0,
@@ -146,7 +68,9 @@ impl QueryView {
             .as_ref()
             .is_none_or(|(i, s, _)| (*i, *s) != (index, self.sort))
         {
-            self.order = Some((index, self.sort, sorted_queries(entry, self.sort)));
+            let run = &entry.run;
+            let order = run.evaluation.ordered(self.sort, &run.query_labels);
+            self.order = Some((index, self.sort, order));
         }
         &self.order.as_ref().expect("order just set").2
     }
@@ -192,7 +116,7 @@ impl QueryView {
 
     fn list(&mut self, ui: &mut Ui, entry: &RunEntry, order: &[usize]) {
         ui.horizontal(|ui| {
-            let sorts = QuerySort::ALL.map(|s| (s, s.name().to_string()));
+            let sorts = QueryOrder::ALL.map(|s| (s, order_label(s).to_string()));
             choice(ui, "Queries by", &mut self.sort, sorts, 150.0);
         });
         ui.label(RichText::new("←/→ previous/next, Home/End first/last").weak());
@@ -209,10 +133,7 @@ impl QueryView {
         area.show_rows(ui, LIST_ROW, order.len(), |ui, range| {
             for &q in &order[range] {
                 let sample = &run.queries[q];
-                let score = match run.evaluation.per_query[q] {
-                    Some(o) => format!("AP {:5.1}%  hit@{}", o.ap * 100.0, o.first_hit + 1),
-                    None => "no match in gallery".into(),
-                };
+                let score = outcome_cell(run.evaluation.per_query[q]);
                 let text = format!(
                     "#{q:<5} {:>5} {:<3} {score}",
                     sample.pid,
@@ -248,15 +169,7 @@ impl QueryView {
                 1.3 * self.zoom,
             );
             ui.vertical(|ui| {
-                let score = match run.evaluation.per_query[q] {
-                    Some(o) => format!(
-                        "AP {:.1}% · first hit at rank {} · {} true matches",
-                        o.ap * 100.0,
-                        o.first_hit + 1,
-                        o.relevant
-                    ),
-                    None => "no true match in the gallery (not scored)".into(),
-                };
+                let score = outcome_text(run.evaluation.per_query[q]);
                 ui.heading(format!(
                     "Query {q}: pid {} · camera {}",
                     query.pid,
@@ -379,19 +292,13 @@ impl QueryView {
     }
 }
 
-/// A distance with four significant digits.
-pub fn distance_text(d: f32) -> String {
-    let digits = (3 - d.abs().max(1e-3).log10().floor() as i32).clamp(0, 4) as usize;
-    format!("{d:.digits$}")
-}
-
 /// Metric and re-ranking switches of the shown run; a change asks for a re-evaluation.
 fn distance_toggles(ui: &mut Ui, entry: &RunEntry) -> Option<Action> {
     let eval = &entry.run.spec.eval;
     let (mut metric, mut rerank) = (eval.metric, eval.rerank.is_some());
     ui.horizontal(|ui| {
         ui.label("distance");
-        for m in [Metric::Euclidean, Metric::Cosine] {
+        for m in Metric::ALL {
             ui.radio_value(&mut metric, m, m.name());
         }
         ui.checkbox(&mut rerank, "re-ranking");

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use eframe::egui::{self, Color32, RichText, Ui};
+use eframe::egui::{self, RichText, Ui};
 
 use crate::backend::{DeviceChoice, Precision};
 use crate::data::DatasetKind;
@@ -11,9 +11,10 @@ use crate::eval::{EvalOptions, Metric};
 use crate::models::ModelName;
 use crate::run::{FeatureSource, NetworkSource, RunSpec};
 
-use super::Action;
+use super::action::Action;
 use super::choice::choice;
 use super::jobs::Job;
+use super::theme::PROGRESS;
 
 /// What the next run will be.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,14 +110,6 @@ impl RunForm {
     }
 }
 
-fn device_name(device: DeviceChoice) -> &'static str {
-    match device {
-        DeviceChoice::Auto => "auto",
-        DeviceChoice::Gpu => "gpu",
-        DeviceChoice::Cpu => "cpu",
-    }
-}
-
 /// Draws the form; returns what the user asked for.
 pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action> {
     let mut action = None;
@@ -135,7 +128,7 @@ pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action
         ui.checkbox(&mut form.histogram, "colour histogram")
             .on_hover_text("A model-free baseline: colour histograms of 4 horizontal stripes");
         ui.add_enabled_ui(!form.histogram, |ui| {
-            let models = ModelName::ALL.map(|m| (m, m.as_str().to_string()));
+            let models = ModelName::ALL.map(|m| (m, m.to_string()));
             choice(ui, "model", &mut form.model, models, 130.0);
             if let Some(weights) =
                 path_field(ui, "weights", &mut form.weights_text, &form.weights, 160.0)
@@ -152,14 +145,13 @@ pub fn show(ui: &mut Ui, form: &mut RunForm, job: Option<&Job>) -> Option<Action
             {
                 form.weights = file;
             }
-            let devices = [DeviceChoice::Auto, DeviceChoice::Gpu, DeviceChoice::Cpu]
-                .map(|d| (d, device_name(d).to_string()));
+            let devices = DeviceChoice::ALL.map(|d| (d, d.to_string()));
             choice(ui, "device", &mut form.device, devices, 50.0);
-            let precisions = [Precision::F32, Precision::F16].map(|p| (p, p.to_string()));
+            let precisions = Precision::ALL.map(|p| (p, p.to_string()));
             choice(ui, "precision", &mut form.precision, precisions, 40.0);
         });
         ui.separator();
-        let metrics = [Metric::Euclidean, Metric::Cosine].map(|m| (m, m.name().to_string()));
+        let metrics = Metric::ALL.map(|m| (m, m.to_string()));
         choice(ui, "distance", &mut form.metric, metrics, 80.0);
         ui.checkbox(&mut form.rerank, "re-ranking")
             .on_hover_text("k-reciprocal re-ranking (k1 20, k2 6, λ 0.3)");
@@ -232,7 +224,7 @@ fn progress(ui: &mut Ui, job: &Job) {
         None => egui::ProgressBar::new(0.0).animate(true),
     };
     ui.add(bar.desired_width(220.0));
-    ui.label(RichText::new(text).color(Color32::from_rgb(90, 140, 220)));
+    ui.label(RichText::new(text).color(PROGRESS));
 }
 
 /// `m:ss` or `h:mm:ss`.
@@ -270,7 +262,7 @@ mod tests {
             eval: EvalOptions {
                 metric: Metric::Cosine,
                 normalize: true,
-                rerank: Some(crate::eval::rerank::RerankParams::default()),
+                rerank: Some(crate::eval::RerankParams::default()),
                 ..EvalOptions::default()
             },
         };

@@ -8,16 +8,9 @@ use eframe::egui::{
     pos2,
 };
 
+use super::format::file_name;
+use super::theme::{MISMATCH, QUERY};
 use super::thumbnails::{ImageSize, Thumb, Thumbnails};
-
-/// Frame of a correct match.
-pub const MATCH: Color32 = Color32::from_rgb(46, 164, 79);
-/// Frame of a wrong match.
-pub const MISMATCH: Color32 = Color32::from_rgb(214, 48, 49);
-/// Frame of a junk entry (same identity, same camera).
-pub const JUNK: Color32 = Color32::from_rgb(150, 150, 150);
-/// Frame of the query and of selected tiles.
-pub const QUERY: Color32 = Color32::from_rgb(60, 120, 230);
 
 /// Width of a tile's image area at zoom 1.
 pub const TILE_WIDTH: f32 = 64.0;
@@ -55,14 +48,10 @@ pub fn show_tile(ui: &mut Ui, thumbs: &mut Thumbnails, tile: &Tile, zoom: f32) -
     let size = tile_size(zoom, tile.caption.len());
     let (rect, response) = ui.allocate_exact_size(size, Sense::click());
     response.widget_info(|| {
-        let name = tile
-            .path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         WidgetInfo::labeled(
             Role::Button,
             true,
-            format!("{name} {}", tile.caption.join(" ")),
+            format!("{} {}", file_name(tile.path), tile.caption.join(" ")),
         )
     });
     if !ui.is_rect_visible(rect) {

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, ColorImage};
 
-use super::browser::SplitTab;
-use super::query_view::{QuerySort, sorted_queries};
-use super::{ReidApp, View};
+use super::ReidApp;
+use super::action::{Action, SplitTab, View};
+use crate::eval::QueryOrder;
 use crate::run::FeatureSource;
 
 /// Frames the app must stay idle (no job, no image being decoded) before a step goes on.
@@ -33,14 +33,14 @@ enum Goal {
 enum Step {
     /// Wait until nothing is running or loading.
     Settle,
-    /// Change the app's state.
-    Setup(fn(&mut ReidApp, &egui::Context)),
+    /// Ask the app for what it should show next.
+    Setup(fn(&ReidApp) -> Vec<Action>),
     /// Save a screenshot under this name.
     Capture(&'static str),
     /// Record the time since the app started under this name.
     Mark(&'static str),
-    /// Drive `MEASURED_FRAMES` frames, changing state before each.
-    Measure(&'static str, fn(&mut ReidApp, usize)),
+    /// Drive `MEASURED_FRAMES` frames, asking for a change before each.
+    Measure(&'static str, fn(&ReidApp, usize) -> Option<Action>),
     /// Write the measurements and close the window.
     Finish,
 }
@@ -107,7 +107,7 @@ impl Tour {
                 Capture("browser"),
                 Setup(start_histogram_run),
                 Settle,
-                Setup(|app, _| app.view = View::Metrics),
+                Setup(|_| vec![Action::Show(View::Metrics)]),
                 Settle,
                 Capture("metrics"),
                 Setup(show_compare),
@@ -130,82 +130,84 @@ impl Tour {
                 Settle,
                 Measure("scroll_gallery", scroll_gallery),
                 Measure("jump_through_gallery", jump_through_gallery),
-                Setup(|app, _| app.view = View::Queries),
+                Setup(|_| vec![Action::Show(View::Queries)]),
                 Measure("switch_queries", switch_queries),
-                Setup(|app, _| app.view = View::Metrics),
-                Measure("metrics_view", |_, _| {}),
+                Setup(|_| vec![Action::Show(View::Metrics)]),
+                Measure("metrics_view", |_, _| None),
                 Finish,
             ],
         )
     }
 }
 
-fn show_worst_query(app: &mut ReidApp, _: &egui::Context) {
-    app.view = View::Queries;
-    app.queries.sort = QuerySort::WorstFirst;
+fn show_worst_query(app: &ReidApp) -> Vec<Action> {
+    let mut actions = vec![
+        Action::Show(View::Queries),
+        Action::SortQueries(QueryOrder::WorstFirst),
+        Action::TopK(20),
+    ];
     if let Some(entry) = app.current_run() {
         // The lowest AP among the queries that have a true match in the gallery.
-        if let Some(&q) = sorted_queries(entry, QuerySort::WorstFirst).first() {
-            app.queries.select(q);
+        let run = &entry.run;
+        if let Some(&q) = run.evaluation.worst_first().first() {
+            actions.push(Action::SelectQuery(q));
         }
     }
-    app.queries.k = 20;
+    actions
 }
 
-fn show_gallery(app: &mut ReidApp, _: &egui::Context) {
-    app.view = View::Browser;
-    app.browser.split = SplitTab::Gallery;
+fn show_gallery(_: &ReidApp) -> Vec<Action> {
+    vec![Action::Browse {
+        split: SplitTab::Gallery,
+        pid: String::new(),
+        selected: None,
+    }]
 }
 
 /// The gallery images of the shown query's identity, the first one opened.
-fn show_query_identity(app: &mut ReidApp, ctx: &egui::Context) {
-    show_gallery(app, ctx);
+fn show_query_identity(app: &ReidApp) -> Vec<Action> {
     let Some(entry) = app.current_run() else {
-        return;
+        return show_gallery(app);
     };
     let pid = entry.run.queries[app.queries.selected].pid;
-    let first = entry
-        .run
-        .dataset
-        .split
-        .gallery
-        .iter()
-        .position(|s| s.pid == pid);
-    app.browser.pid = pid.to_string();
-    app.browser.selected = first;
+    let gallery = &entry.run.dataset.split.gallery;
+    vec![Action::Browse {
+        split: SplitTab::Gallery,
+        pid: pid.to_string(),
+        selected: gallery.iter().position(|s| s.pid == pid),
+    }]
 }
 
-fn start_histogram_run(app: &mut ReidApp, ctx: &egui::Context) {
+fn start_histogram_run(app: &ReidApp) -> Vec<Action> {
     let Some(entry) = app.current_run() else {
-        return;
+        return Vec::new();
     };
     let mut spec = entry.run.spec.clone();
     spec.source = FeatureSource::ColourHistogram;
-    app.start(ctx, spec);
+    vec![Action::Start(spec)]
 }
 
-fn show_compare(app: &mut ReidApp, _: &egui::Context) {
-    app.view = View::Compare;
-    app.compare.a = 1;
-    app.compare.b = 0;
-    app.compare.gains_first = true;
-    app.compare.selected = None;
+fn show_compare(_: &ReidApp) -> Vec<Action> {
+    vec![Action::Compare {
+        a: 1,
+        b: 0,
+        gains_first: true,
+    }]
 }
 
-fn scroll_gallery(app: &mut ReidApp, frame: usize) {
-    app.browser.scroll_to = Some(frame as f32 * SCROLL_PER_FRAME);
+fn scroll_gallery(_: &ReidApp, frame: usize) -> Option<Action> {
+    Some(Action::ScrollBrowser(frame as f32 * SCROLL_PER_FRAME))
 }
 
-fn jump_through_gallery(app: &mut ReidApp, frame: usize) {
+fn jump_through_gallery(_: &ReidApp, frame: usize) -> Option<Action> {
     // A different far-away place every frame (golden-ratio steps over ~400k pixels).
     let place = (frame as f64 * 0.618_033_988_75).fract() as f32;
-    app.browser.scroll_to = Some(place * 400_000.0);
+    Some(Action::ScrollBrowser(place * 400_000.0))
 }
 
-fn switch_queries(app: &mut ReidApp, frame: usize) {
-    if let Some(queries) = app.current_run().map(|e| e.run.queries.len()) {
-        app.queries.select(frame % queries.max(1));
-    }
+fn switch_queries(app: &ReidApp, frame: usize) -> Option<Action> {
+    let queries = app.current_run()?.run.queries.len();
+    Some(Action::SelectQuery(frame % queries.max(1)))
 }
 
 impl ReidApp {
@@ -235,7 +237,9 @@ impl ReidApp {
                 }
             }
             Step::Setup(setup) => {
-                setup(self, ctx);
+                for action in setup(self) {
+                    self.apply(ctx, action);
+                }
                 tour.next();
             }
             Step::Mark(name) => {
@@ -263,7 +267,9 @@ impl ReidApp {
                 if tour.frame_in_step == MEASURED_FRAMES {
                     tour.next();
                 } else {
-                    drive(self, tour.frame_in_step);
+                    if let Some(action) = drive(self, tour.frame_in_step) {
+                        self.apply(ctx, action);
+                    }
                     tour.frame_in_step += 1;
                 }
             }

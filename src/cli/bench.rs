@@ -1,31 +1,27 @@
 //! `reidscope bench`: inference throughput per device, precision and batch size, or (with
 //! `--metrics`) evaluation time on a synthetic Market-1501-sized problem.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use reidscope::backend::{Backend, DeviceChoice, Precision, distance_device};
+use reidscope::backend::{Backend, DeviceChoice, Precision};
 use reidscope::data::image::Preprocess;
-use reidscope::eval::{Distances, Label, evaluate};
-use reidscope::models::{Model, ModelName};
+use reidscope::eval::Label;
+use reidscope::models::Model;
+use reidscope::run::{FeatureRows, score};
 
-use super::metrics::EvalArgs;
-use super::network::{ModelArgs, load_model};
+use super::args::{EvalArgs, InputArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model to measure (required unless --metrics).
-    #[arg(long, required_unless_present = "metrics")]
-    model: Option<ModelName>,
-    /// ResNet-50 last-stage stride (1 or 2).
-    #[arg(long)]
-    last_stride: Option<usize>,
+    /// The model to measure (required unless --metrics); random weights without --weights.
+    #[command(flatten)]
+    model: ModelArgs,
     /// Measure evaluation instead: a synthetic problem of --queries × --gallery × --dim with
     /// 751 identities over 6 cameras (Market-1501's shape by default).
     #[arg(long)]
@@ -41,9 +37,6 @@ pub struct BenchArgs {
     dim: usize,
     #[command(flatten)]
     eval: EvalArgs,
-    /// Checkpoint to load; random weights when absent.
-    #[arg(long)]
-    weights: Option<PathBuf>,
     /// Devices to measure (comma-separated): cpu, gpu, auto.
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     device: Vec<DeviceChoice>,
@@ -56,31 +49,24 @@ pub struct BenchArgs {
     /// Measuring time per configuration, after warm-up.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Input height.
-    #[arg(long, default_value_t = 256)]
-    height: u32,
-    /// Input width.
-    #[arg(long, default_value_t = 128)]
-    width: u32,
+    #[command(flatten)]
+    input: InputArgs,
 }
 
 /// Runs `reidscope bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let Some(model_name) = args.model.filter(|_| !args.metrics) else {
+    if args.metrics {
         return bench_metrics(&args);
-    };
-    let model_args = ModelArgs {
-        model: model_name,
-        last_stride: args.last_stride,
-    };
-    let preprocess = Preprocess {
-        height: args.height,
-        width: args.width,
-    };
+    }
+    let model_name = args
+        .model
+        .name()
+        .context("give --model NAME (or --metrics)")?;
+    let preprocess = args.input.preprocess()?;
     for &device in &args.device {
         for &precision in &args.precision {
             let backend = Backend::select(device, precision)?;
-            let model = load_model(&model_args, args.weights.as_deref(), &backend)?;
+            let model = args.model.load(&backend)?;
             for &batch in &args.batch {
                 let rate = measure_throughput(&model, preprocess, batch, args.seconds)?;
                 println!(
@@ -150,29 +136,32 @@ fn bench_metrics(args: &BenchArgs) -> Result<()> {
     };
     let (qf, queries) = sample(args.queries);
     let (gf, gallery) = sample(args.gallery);
-    let choice = args.device.first().copied().unwrap_or(DeviceChoice::Auto);
-    let device = distance_device(choice)?;
+    let device = args.device.first().copied().unwrap_or(DeviceChoice::Auto);
     let start = Instant::now();
-    let distances = Distances::new(&qf, &gf, args.dim, &options, device.as_ref())?;
-    let evaluation = evaluate(
-        &distances,
-        &queries,
-        &gallery,
+    let scores = score(
+        FeatureRows {
+            query: &qf,
+            gallery: &gf,
+            dim: args.dim,
+        },
+        (&queries, &gallery),
         &options,
-        &mut |_, _| {},
+        device,
+        String::new(),
+        &mut |_| {},
         &Default::default(),
     )?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "metrics device={} queries={} gallery={} dim={} metric={} rerank={} protocol={} mAP={:.4} seconds={:.3}",
-        if device.is_some() { "gpu" } else { "cpu" },
+        scores.device,
         args.queries,
         args.gallery,
         args.dim,
         options.metric,
         options.rerank.is_some(),
         options.protocol,
-        evaluation.metrics.map,
+        scores.evaluation.metrics.map,
         seconds
     );
     Ok(())

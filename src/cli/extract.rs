@@ -5,23 +5,19 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-
 use reidscope::backend::Backend;
 use reidscope::data::list_images;
 use reidscope::features::{ExtractOptions, extract};
 use reidscope::io::{write_atomic, write_npy_f32};
 
-use super::network::{InferenceArgs, ModelArgs, load_model};
+use super::args::{InferenceArgs, ModelArgs};
+use super::progress::image_bar;
 
 #[derive(Args)]
 pub struct ExtractArgs {
+    /// The network (--model and --weights are required).
     #[command(flatten)]
     model: ModelArgs,
-    /// Checkpoint (.pth / .pth.tar / .pt): Torchreid, torchvision, triplet-baseline or
-    /// pytorch-mobilenet-v2 layout.
-    #[arg(long)]
-    weights: PathBuf,
     #[command(flatten)]
     inference: InferenceArgs,
     /// Folder of .jpg/.jpeg/.png images (not recursive), read in file-name order.
@@ -32,17 +28,10 @@ pub struct ExtractArgs {
     out: PathBuf,
 }
 
-/// An extraction progress bar.
-pub fn image_bar(total: usize) -> ProgressBar {
-    ProgressBar::new(total as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} images, {msg} ETA {eta}")
-            .expect("valid progress template"),
-    )
-}
-
 /// Runs `reidscope extract`.
 pub fn run(args: ExtractArgs) -> Result<()> {
-    let preprocess = args.inference.preprocess()?;
+    args.model.with_weights()?;
+    let preprocess = args.inference.input.preprocess()?;
     let images = list_images(&args.images)
         .with_context(|| format!("cannot list images in {}", args.images.display()))?;
     if images.is_empty() {
@@ -52,7 +41,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         );
     }
     let backend = Backend::select(args.inference.device, args.inference.precision)?;
-    let model = load_model(&args.model, Some(&args.weights), &backend)?;
+    let model = args.model.load(&backend)?;
     tracing::info!(device = %backend.description, "extracting {} images", images.len());
 
     let bar = image_bar(images.len());

@@ -8,7 +8,7 @@ use clap::Args;
 
 use reidscope::app::{AppOptions, Tour, run_native};
 
-use super::run_args::RunArgs;
+use super::args::RunArgs;
 
 #[derive(Args)]
 pub struct GuiArgs {

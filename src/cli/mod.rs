@@ -1,5 +1,6 @@
 //! Command implementations of the `reidscope` binary.
 
+pub mod args;
 pub mod bench;
 pub mod demo;
 pub mod devices;
@@ -7,5 +8,4 @@ pub mod eval;
 pub mod extract;
 pub mod gui;
 pub mod metrics;
-pub mod network;
-pub mod run_args;
+pub mod progress;

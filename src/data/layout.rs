@@ -1,56 +1,34 @@
 //! Dataset kinds, where each keeps its folders, and detection of the kind from a folder.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+
+use crate::names::named_enum;
 
 use super::market_style::{NAME_PATTERN, read_split_dir};
 use super::{DataError, Dataset, Split, folder, msmt17};
 
-/// The dataset layouts reidscope reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatasetKind {
-    /// Market-1501 (`bounding_box_train/ bounding_box_test/ query/`).
-    Market1501,
-    /// DukeMTMC-reID (same layout, `DukeMTMC-reID/`).
-    DukeMtmcReid,
-    /// MSMT17 v1 or v2 (list files).
-    Msmt17,
-    /// CUHK03-NP, the `detected/` boxes (Market layout).
-    Cuhk03,
-    /// CUHK03-NP, the `labeled/` boxes.
-    Cuhk03Labeled,
-    /// `query/` and `gallery/` folders with Market-style names, or a CSV file.
-    Folder,
-    /// Detect the layout from the folder.
-    Auto,
+named_enum! {
+    /// The dataset layouts reidscope reads.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DatasetKind("dataset") {
+        /// Market-1501 (`bounding_box_train/ bounding_box_test/ query/`).
+        Market1501 = "market1501",
+        /// DukeMTMC-reID (same layout, `DukeMTMC-reID/`).
+        DukeMtmcReid = "dukemtmcreid",
+        /// MSMT17 v1 or v2 (list files).
+        Msmt17 = "msmt17",
+        /// CUHK03-NP, the `detected/` boxes (Market layout).
+        Cuhk03 = "cuhk03",
+        /// CUHK03-NP, the `labeled/` boxes.
+        Cuhk03Labeled = "cuhk03-labeled",
+        /// `query/` and `gallery/` folders with Market-style names, or a CSV file.
+        Folder = "folder",
+        /// Detect the layout from the folder.
+        Auto = "auto",
+    }
 }
 
 impl DatasetKind {
-    /// Every kind, in the order they are named on the command line.
-    pub const ALL: [DatasetKind; 7] = [
-        DatasetKind::Market1501,
-        DatasetKind::DukeMtmcReid,
-        DatasetKind::Msmt17,
-        DatasetKind::Cuhk03,
-        DatasetKind::Cuhk03Labeled,
-        DatasetKind::Folder,
-        DatasetKind::Auto,
-    ];
-
-    /// Command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            DatasetKind::Market1501 => "market1501",
-            DatasetKind::DukeMtmcReid => "dukemtmcreid",
-            DatasetKind::Msmt17 => "msmt17",
-            DatasetKind::Cuhk03 => "cuhk03",
-            DatasetKind::Cuhk03Labeled => "cuhk03-labeled",
-            DatasetKind::Folder => "folder",
-            DatasetKind::Auto => "auto",
-        }
-    }
-
     /// Folders, relative to the root given, where the kind's split folders may live.
     fn candidates(self) -> &'static [&'static str] {
         match self {
@@ -94,29 +72,6 @@ impl DatasetKind {
                     .join(", ")
             ),
         }
-    }
-}
-
-impl fmt::Display for DatasetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for DatasetKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DatasetKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = DatasetKind::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown dataset `{s}`; expected one of {}",
-                    names.join(", ")
-                )
-            })
     }
 }
 

@@ -4,8 +4,9 @@
 
 use rayon::prelude::*;
 
-use super::distance::{Metric, PreparedFeatures};
 use super::neighbors::Neighbors;
+use super::options::Metric;
+use super::prepared::PreparedFeatures;
 
 /// Neighbours averaged per feature.
 pub const AQE_K: usize = 5;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::rank::Label;
+use super::label::Label;
 
 /// Random draws per query (as Torchreid).
 pub const CUHK03_REPEATS: usize = 10;

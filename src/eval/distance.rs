@@ -1,311 +1,154 @@
-//! Distance matrices as Torchreid's `compute_distance_matrix` defines them, computed block by
-//! block with a parallel GEMM so that only one block of queries is held at a time.
+//! Query-to-gallery distances of checked features: plain metric distances or k-reciprocal
+//! re-ranked ones, after optional normalisation and query expansion, served block by block.
 
-use std::fmt;
-use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::tensor::{DType, Device, Tensor, TensorData};
-use gemm::Parallelism;
+use burn::tensor::Device;
+use rayon::prelude::*;
 
-/// How two feature vectors are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Metric {
-    /// Squared euclidean distance.
-    #[default]
-    Euclidean,
-    /// `1 − cos(a, b)`.
-    Cosine,
-}
+use super::aqe;
+use super::error::EvalError;
+use super::options::EvalOptions;
+use super::prepared::{PreparedFeatures, normalize_rows};
+use super::rerank::Reranker;
 
-impl Metric {
-    /// Command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Euclidean => "euclidean",
-            Metric::Cosine => "cosine",
-        }
-    }
-}
+/// Distance values held at once while scoring (one block of query rows).
+const BLOCK_VALUES: usize = 1 << 24;
 
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Metric {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "euclidean" => Ok(Metric::Euclidean),
-            "cosine" => Ok(Metric::Cosine),
-            _ => Err(format!(
-                "unknown metric `{s}`; expected euclidean or cosine"
-            )),
-        }
-    }
-}
-
-/// Scales each row of a row-major matrix to unit L2 norm (PyTorch's `F.normalize`, eps 1e-12).
-pub fn normalize_rows(values: &mut [f32], dim: usize) {
-    for row in values.chunks_exact_mut(dim) {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        row.iter_mut().for_each(|v| *v /= norm);
-    }
-}
-
-/// Feature rows made ready for one metric: unit rows for cosine, squared norms for euclidean;
-/// optionally also resident on a GPU, where products against them are computed.
-#[derive(Debug, Clone)]
-pub struct PreparedFeatures {
-    rows: Vec<f32>,
-    squared_norms: Vec<f32>,
-    dim: usize,
-    metric: Metric,
-    gpu: Option<GpuRows>,
-}
-
-/// Rows uploaded to a device, transposed (`[dim, n]`) for `queries × rowsᵀ` products.
-#[derive(Debug, Clone)]
-struct GpuRows {
-    device: Device,
-    transposed: Tensor<2>,
-}
-
-impl GpuRows {
-    /// `lhs` (`[m, dim]`) times the rows, row-major `[m, n]`.
-    fn products(&self, lhs: &[f32], m: usize, dim: usize) -> Result<Vec<f32>, String> {
-        let lhs: Tensor<2> = Tensor::from_data(
-            TensorData::new(lhs.to_vec(), [m, dim]),
-            (&self.device, DType::F32),
-        );
-        lhs.matmul(self.transposed.clone())
-            .try_into_data()
-            .map_err(|e| format!("{e:?}"))?
-            .try_into_vec_as::<f32>()
-            .map_err(|e| format!("{e:?}"))
-    }
-}
-
-impl PreparedFeatures {
-    /// Prepares row-major `[n, dim]` features for `metric`.
-    pub fn new(features: &[f32], dim: usize, metric: Metric) -> Self {
-        let mut rows = features.to_vec();
-        if metric == Metric::Cosine {
-            normalize_rows(&mut rows, dim);
-        }
-        let squared_norms = rows
-            .chunks_exact(dim)
-            .map(|r| r.iter().map(|v| v * v).sum())
-            .collect();
-        PreparedFeatures {
-            rows,
-            squared_norms,
+/// Checks a row-major feature matrix: a whole number of rows, every value finite.
+pub fn check_features(what: &'static str, values: &[f32], dim: usize) -> Result<usize, EvalError> {
+    if dim == 0 || !values.len().is_multiple_of(dim) {
+        return Err(EvalError::Shape {
+            what,
+            found: values.len(),
             dim,
-            metric,
-            gpu: None,
-        }
-    }
-
-    /// Uploads the rows to `device`; later products against them run there.
-    pub fn on_device(mut self, device: &Device) -> Self {
-        let n = self.len();
-        let rows: Tensor<2> = Tensor::from_data(
-            TensorData::new(self.rows.clone(), [n, self.dim]),
-            (device, DType::F32),
-        );
-        self.gpu = Some(GpuRows {
-            device: device.clone(),
-            transposed: rows.transpose(),
         });
-        self
     }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.squared_norms.len()
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(EvalError::NotFinite {
+            what,
+            row: index / dim,
+            column: index % dim,
+        });
     }
-
-    /// True without rows.
-    pub fn is_empty(&self) -> bool {
-        self.squared_norms.is_empty()
+    // Distances square the features: their squared norms must stay finite too.
+    if let Some(row) = values
+        .chunks_exact(dim)
+        .position(|r| !r.iter().map(|v| v * v).sum::<f32>().is_finite())
+    {
+        return Err(EvalError::TooLarge { what, row });
     }
-
-    /// Feature length.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// The metric the rows were prepared for.
-    pub fn metric(&self) -> Metric {
-        self.metric
-    }
-
-    /// A copy of rows `range`.
-    pub fn slice_rows(&self, range: std::ops::Range<usize>) -> PreparedFeatures {
-        PreparedFeatures {
-            rows: self.rows[range.start * self.dim..range.end * self.dim].to_vec(),
-            squared_norms: self.squared_norms[range].to_vec(),
-            dim: self.dim,
-            metric: self.metric,
-            gpu: None,
-        }
-    }
-
-    /// One prepared row.
-    pub fn row(&self, index: usize) -> &[f32] {
-        &self.rows[index * self.dim..(index + 1) * self.dim]
-    }
-
-    /// Distance between row `a` of `self` and row `b` of `other`, in the same arithmetic form
-    /// as [`PreparedFeatures::distances`].
-    pub fn distance(&self, a: usize, other: &PreparedFeatures, b: usize) -> f32 {
-        let dot: f32 = self
-            .row(a)
-            .iter()
-            .zip(other.row(b))
-            .map(|(x, y)| x * y)
-            .sum();
-        match self.metric {
-            Metric::Euclidean => self.squared_norms[a] + other.squared_norms[b] - 2.0 * dot,
-            Metric::Cosine => 1.0 - dot,
-        }
-    }
-
-    /// Distances from rows `queries` of `self` to every row of `gallery`, written row-major
-    /// into `out` (`[queries.len(), gallery.len()]`).
-    pub fn distances(
-        &self,
-        queries: std::ops::Range<usize>,
-        gallery: &PreparedFeatures,
-        out: &mut Vec<f32>,
-    ) {
-        let (m, n, k) = (queries.len(), gallery.len(), self.dim);
-        assert_eq!(k, gallery.dim, "feature lengths differ");
-        out.clear();
-        match self.metric {
-            Metric::Euclidean => {
-                for &q in &self.squared_norms[queries.clone()] {
-                    out.extend(gallery.squared_norms.iter().map(|&g| q + g));
-                }
-            }
-            Metric::Cosine => out.resize(m * n, 1.0),
-        }
-        if m == 0 || n == 0 {
-            return;
-        }
-        let lhs = &self.rows[queries.start * k..queries.end * k];
-        let beta = match self.metric {
-            Metric::Euclidean => -2.0,
-            Metric::Cosine => -1.0,
-        };
-        if let Some(gpu) = &gallery.gpu {
-            match gpu.products(lhs, m, k) {
-                Ok(products) => {
-                    out.iter_mut()
-                        .zip(products)
-                        .for_each(|(d, p)| *d += beta * p);
-                    return;
-                }
-                Err(e) => tracing::warn!("GPU distance failed ({e}); computing on the CPU"),
-            }
-        }
-        // SAFETY: `out` holds m×n values (row stride n), `lhs` m×k (row stride k), and the
-        // right-hand side is the k×n transpose of the n×k gallery rows (column stride k); all
-        // strides stay inside those buffers.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                lhs.as_ptr(),
-                1,
-                k as isize,
-                gallery.rows.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                beta,
-                false,
-                false,
-                false,
-                Parallelism::Rayon(rayon::current_num_threads()),
-            );
-        }
-    }
+    Ok(values.len() / dim)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Query-to-gallery distances, served block by block.
+pub enum Distances {
+    /// Plain metric distances.
+    Plain {
+        /// Prepared query rows.
+        queries: Box<PreparedFeatures>,
+        /// Prepared gallery rows.
+        gallery: Box<PreparedFeatures>,
+    },
+    /// k-reciprocal re-ranked distances.
+    Reranked {
+        /// Precomputed encodings.
+        reranker: Box<Reranker>,
+        /// Number of queries.
+        queries: usize,
+    },
+}
 
-    fn naive(q: &[f32], g: &[f32], metric: Metric) -> f32 {
-        match metric {
-            Metric::Euclidean => q.iter().zip(g).map(|(a, b)| (a - b) * (a - b)).sum(),
-            Metric::Cosine => {
-                let dot: f32 = q.iter().zip(g).map(|(a, b)| a * b).sum();
-                let nq = q.iter().map(|a| a * a).sum::<f32>().sqrt();
-                let ng = g.iter().map(|a| a * a).sum::<f32>().sqrt();
-                1.0 - dot / (nq * ng)
+impl Distances {
+    /// Prepares distances between row-major query and gallery features (`dim` columns).
+    /// With a `device`, the matrix products run there (a GPU) instead of the CPU GEMM.
+    pub fn new(
+        query_features: &[f32],
+        gallery_features: &[f32],
+        dim: usize,
+        options: &EvalOptions,
+        device: Option<&Device>,
+    ) -> Result<Self, EvalError> {
+        let queries = check_features("query features", query_features, dim)?;
+        check_features("gallery features", gallery_features, dim)?;
+        let mut all = [query_features, gallery_features].concat();
+        if options.normalize {
+            normalize_rows(&mut all, dim);
+        }
+        if options.aqe {
+            aqe::expand(&mut all, dim);
+        }
+        let all = PreparedFeatures::new(&all, dim, options.metric);
+        let upload = |rows: PreparedFeatures| match device {
+            Some(device) => rows.on_device(device),
+            None => rows,
+        };
+        Ok(match options.rerank {
+            Some(params) => Distances::Reranked {
+                reranker: Box::new(Reranker::new(all, queries, params, &upload)),
+                queries,
+            },
+            None => Distances::Plain {
+                queries: Box::new(all.slice_rows(0..queries)),
+                gallery: Box::new(upload(all.slice_rows(queries..all.len()))),
+            },
+        })
+    }
+
+    /// Number of queries.
+    pub fn query_len(&self) -> usize {
+        match self {
+            Distances::Plain { queries, .. } => queries.len(),
+            Distances::Reranked { queries, .. } => *queries,
+        }
+    }
+
+    /// Number of gallery samples.
+    pub fn gallery_len(&self) -> usize {
+        match self {
+            Distances::Plain { gallery, .. } => gallery.len(),
+            Distances::Reranked { reranker, .. } => reranker.gallery_len(),
+        }
+    }
+
+    /// `per_row(query, row)` for every query's distance row, in query order. The rows are
+    /// computed block by block (at most `BLOCK_VALUES` distances at once) and each block's
+    /// rows are processed in parallel; `progress(done, total)` is called after each block and
+    /// `cancel` stops between blocks with [`EvalError::Cancelled`].
+    pub fn map_rows<T: Send>(
+        &self,
+        per_row: impl Fn(usize, &[f32]) -> T + Sync,
+        progress: &mut dyn FnMut(usize, usize),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<T>, EvalError> {
+        let total = self.query_len();
+        let width = self.gallery_len().max(1);
+        let block_rows = (BLOCK_VALUES / width).clamp(1, 1024);
+        let mut out = Vec::with_capacity(total);
+        let mut block = Vec::new();
+        for start in (0..total).step_by(block_rows) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EvalError::Cancelled);
             }
+            let end = (start + block_rows).min(total);
+            self.rows(start..end, &mut block);
+            let mut done: Vec<T> = Vec::with_capacity(end - start);
+            block
+                .par_chunks(width)
+                .zip(start..end)
+                .map(|(row, q)| per_row(q, row))
+                .collect_into_vec(&mut done);
+            out.extend(done);
+            progress(end, total);
         }
+        Ok(out)
     }
 
-    #[test]
-    fn gemm_distances_equal_the_definition() {
-        let dim = 7;
-        let q: Vec<f32> = (0..5 * dim)
-            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
-            .collect();
-        let g: Vec<f32> = (0..9 * dim)
-            .map(|i| ((i * 53 % 13) as f32 - 6.0) / 4.0)
-            .collect();
-        for metric in [Metric::Euclidean, Metric::Cosine] {
-            let pq = PreparedFeatures::new(&q, dim, metric);
-            let pg = PreparedFeatures::new(&g, dim, metric);
-            let mut out = Vec::new();
-            pq.distances(1..4, &pg, &mut out);
-            assert_eq!(out.len(), 3 * 9);
-            for (i, row) in out.chunks(9).enumerate() {
-                for (j, &d) in row.iter().enumerate() {
-                    let qi = &q[(i + 1) * dim..(i + 2) * dim];
-                    let want = naive(qi, &g[j * dim..(j + 1) * dim], metric);
-                    assert!((d - want).abs() < 1e-4, "{metric} {i} {j}: {d} vs {want}");
-                    assert!((pq.distance(i + 1, &pg, j) - d).abs() < 1e-4);
-                }
-            }
+    /// Distances of query rows `range` to the whole gallery, row-major into `out`.
+    pub fn rows(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
+        match self {
+            Distances::Plain { queries, gallery } => queries.distances(range, gallery, out),
+            Distances::Reranked { reranker, .. } => reranker.distances(range, out),
         }
-    }
-
-    #[test]
-    fn gpu_products_equal_cpu_gemm_on_the_cpu_device() {
-        // Burn's CPU device runs the same upload/matmul/download path as a GPU device.
-        let dim = 5;
-        let q: Vec<f32> = (0..4 * dim).map(|i| (i as f32 * 0.37).sin()).collect();
-        let g: Vec<f32> = (0..6 * dim).map(|i| (i as f32 * 0.53).cos()).collect();
-        for metric in [Metric::Euclidean, Metric::Cosine] {
-            let pq = PreparedFeatures::new(&q, dim, metric);
-            let cpu = PreparedFeatures::new(&g, dim, metric);
-            let device = cpu.clone().on_device(&Device::flex());
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            pq.distances(0..4, &cpu, &mut a);
-            pq.distances(0..4, &device, &mut b);
-            assert!(
-                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
-                "{a:?} {b:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn normalized_rows_have_unit_norm_and_zero_rows_stay_zero() {
-        let mut rows = vec![3.0, 4.0, 0.0, 0.0];
-        normalize_rows(&mut rows, 2);
-        assert_eq!(rows, vec![0.6, 0.8, 0.0, 0.0]);
     }
 }

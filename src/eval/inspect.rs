@@ -4,8 +4,10 @@
 
 use std::sync::atomic::AtomicBool;
 
-use super::evaluate::Distances;
-use super::rank::{EvalError, Label, RankedEntry, ranked_list, relevant_ranks};
+use super::distance::Distances;
+use super::error::EvalError;
+use super::label::Label;
+use super::rank::{RankedEntry, ranked_list, relevant_ranks};
 
 /// Distance values kept per query row for the non-matching pair sample.
 const NEGATIVES_PER_QUERY: usize = 64;

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::distance::PreparedFeatures;
+use super::prepared::PreparedFeatures;
 
 /// Rows per distance block.
 const BLOCK_ROWS: usize = 256;

@@ -8,29 +8,9 @@
 
 use rayon::prelude::*;
 
-use super::distance::PreparedFeatures;
 use super::neighbors::Neighbors;
-
-/// Re-ranking parameters (Torchreid's defaults: k1 = 20, k2 = 6, λ = 0.3).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RerankParams {
-    /// Size of the k-reciprocal neighbourhood.
-    pub k1: usize,
-    /// Size of the neighbourhood the encodings are averaged over.
-    pub k2: usize,
-    /// Weight of the original distance.
-    pub lambda: f32,
-}
-
-impl Default for RerankParams {
-    fn default() -> Self {
-        RerankParams {
-            k1: 20,
-            k2: 6,
-            lambda: 0.3,
-        }
-    }
-}
+use super::options::RerankParams;
+use super::prepared::PreparedFeatures;
 
 /// A sparse row: `(column, value)` sorted by column.
 type SparseRow = Vec<(u32, f32)>;
@@ -48,94 +28,29 @@ pub struct Reranker {
 
 impl Reranker {
     /// Prepares re-ranking of `queries` query rows followed by gallery rows in `all`;
-    /// `upload` may move the rows products are taken against to a GPU.
+    /// `upload` may move the rows products are taken against to a GPU. Three phases: the
+    /// nearest neighbours of every row, each row's k-reciprocal encoding, and the encodings
+    /// averaged over the k2 nearest rows.
     pub fn new(
         all: PreparedFeatures,
         queries: usize,
         params: RerankParams,
         upload: &dyn Fn(PreparedFeatures) -> PreparedFeatures,
     ) -> Self {
-        let n = all.len();
         let all_on_device = upload(all.clone());
-        let k1 = params.k1;
-        let half = (k1 as f64 / 2.0).round_ties_even() as usize;
         let neighbors =
-            Neighbors::compute(&all, &all_on_device, (k1 + 1).max(params.k2), |d| d * d);
+            Neighbors::compute(&all, &all_on_device, (params.k1 + 1).max(params.k2), |d| {
+                d * d
+            });
         // A row whose every distance is 0 (identical features) would divide by zero.
         let row_max: Vec<f32> = neighbors
             .row_max
             .iter()
             .map(|m| m.max(f32::MIN_POSITIVE))
             .collect();
-        let normalized = |i: usize, j: usize| {
-            let d = all.distance(i, &all, j);
-            d * d / row_max[i]
-        };
-        let reciprocal = |i: usize, k: usize| -> Vec<u32> {
-            let forward = &neighbors.of(i)[..(k + 1).min(neighbors.k)];
-            forward
-                .iter()
-                .copied()
-                .filter(|&f| {
-                    neighbors.of(f as usize)[..(k + 1).min(neighbors.k)].contains(&(i as u32))
-                })
-                .collect()
-        };
-        let raw: Vec<SparseRow> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let core = reciprocal(i, k1);
-                let mut expansion = core.clone();
-                for &candidate in &core {
-                    let candidate_set = reciprocal(candidate as usize, half);
-                    let shared = candidate_set.iter().filter(|c| core.contains(c)).count();
-                    if shared as f64 > 2.0 / 3.0 * candidate_set.len() as f64 {
-                        expansion.extend_from_slice(&candidate_set);
-                    }
-                }
-                expansion.sort_unstable();
-                expansion.dedup();
-                let weights: Vec<f32> = expansion
-                    .iter()
-                    .map(|&j| (-normalized(i, j as usize)).exp())
-                    .collect();
-                let total: f32 = weights.iter().sum();
-                expansion
-                    .into_iter()
-                    .zip(weights.into_iter().map(|w| w / total))
-                    .collect()
-            })
-            .collect();
-        let encodings: Vec<SparseRow> = if params.k2 == 1 {
-            raw
-        } else {
-            (0..n)
-                .into_par_iter()
-                .map_init(
-                    || vec![0f32; n],
-                    |dense, i| {
-                        let rows = &neighbors.of(i)[..params.k2.clamp(1, neighbors.k.max(1))];
-                        let mut columns: Vec<u32> = Vec::new();
-                        for &r in rows {
-                            for &(c, v) in &raw[r as usize] {
-                                if dense[c as usize] == 0.0 {
-                                    columns.push(c);
-                                }
-                                dense[c as usize] += v;
-                            }
-                        }
-                        columns.sort_unstable();
-                        columns
-                            .into_iter()
-                            .map(|c| {
-                                let v = std::mem::take(&mut dense[c as usize]);
-                                (c, v / rows.len() as f32)
-                            })
-                            .collect()
-                    },
-                )
-                .collect()
-        };
+        let raw = reciprocal_encodings(&all, &neighbors, &row_max, params.k1);
+        let encodings = smoothed_encodings(raw, &neighbors, params.k2);
+        let n = all.len();
         let mut inverted = vec![Vec::new(); n];
         for (g, row) in encodings[queries..].iter().enumerate() {
             for &(c, v) in row {
@@ -180,5 +95,90 @@ impl Reranker {
                     *out = jaccard * (1.0 - self.lambda) + d * d / self.row_max[q] * self.lambda;
                 }
             });
+    }
+}
+
+/// Each row's k-reciprocal neighbours, expanded by its neighbours' own k1/2-reciprocal sets,
+/// weighted by `exp(−d²/row_max)` and normalised to sum 1.
+fn reciprocal_encodings(
+    all: &PreparedFeatures,
+    neighbors: &Neighbors,
+    row_max: &[f32],
+    k1: usize,
+) -> Vec<SparseRow> {
+    let n = all.len();
+    let half = (k1 as f64 / 2.0).round_ties_even() as usize;
+    let normalized = |i: usize, j: usize| {
+        let d = all.distance(i, all, j);
+        d * d / row_max[i]
+    };
+    let reciprocal = |i: usize, k: usize| -> Vec<u32> {
+        let forward = &neighbors.of(i)[..(k + 1).min(neighbors.k)];
+        forward
+            .iter()
+            .copied()
+            .filter(|&f| neighbors.of(f as usize)[..(k + 1).min(neighbors.k)].contains(&(i as u32)))
+            .collect()
+    };
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let core = reciprocal(i, k1);
+            let mut expansion = core.clone();
+            for &candidate in &core {
+                let candidate_set = reciprocal(candidate as usize, half);
+                let shared = candidate_set.iter().filter(|c| core.contains(c)).count();
+                if shared as f64 > 2.0 / 3.0 * candidate_set.len() as f64 {
+                    expansion.extend_from_slice(&candidate_set);
+                }
+            }
+            expansion.sort_unstable();
+            expansion.dedup();
+            let weights: Vec<f32> = expansion
+                .iter()
+                .map(|&j| (-normalized(i, j as usize)).exp())
+                .collect();
+            let total: f32 = weights.iter().sum();
+            expansion
+                .into_iter()
+                .zip(weights.into_iter().map(|w| w / total))
+                .collect()
+        })
+        .collect()
+}
+
+/// The encodings averaged over each row's `k2` nearest rows (query expansion of the
+/// encodings); unchanged when `k2` is 1.
+fn smoothed_encodings(raw: Vec<SparseRow>, neighbors: &Neighbors, k2: usize) -> Vec<SparseRow> {
+    let n = raw.len();
+    if k2 == 1 {
+        raw
+    } else {
+        (0..n)
+            .into_par_iter()
+            .map_init(
+                || vec![0f32; n],
+                |dense, i| {
+                    let rows = &neighbors.of(i)[..k2.clamp(1, neighbors.k.max(1))];
+                    let mut columns: Vec<u32> = Vec::new();
+                    for &r in rows {
+                        for &(c, v) in &raw[r as usize] {
+                            if dense[c as usize] == 0.0 {
+                                columns.push(c);
+                            }
+                            dense[c as usize] += v;
+                        }
+                    }
+                    columns.sort_unstable();
+                    columns
+                        .into_iter()
+                        .map(|c| {
+                            let v = std::mem::take(&mut dense[c as usize]);
+                            (c, v / rows.len() as f32)
+                        })
+                        .collect()
+                },
+            )
+            .collect()
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pytorch_reader::{DType, PickleValue, PytorchReader, Tensor};
 
-use crate::models::ModelError;
+use crate::models::error::ModelError;
 
 /// How the network's state dict sits inside the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,8 +17,9 @@ use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::backend::{Backend, Precision};
-use crate::models::host::{Activation, DenseConv, Planes};
-use crate::models::{ModelError, WeightSource};
+use crate::models::cpu_kernels::{Activation, DenseConv, Planes};
+use crate::models::error::ModelError;
+use crate::models::weights::WeightSource;
 
 /// PyTorch's default epsilon for BatchNorm and InstanceNorm.
 const NORM_EPS: f64 = 1e-5;
@@ -86,19 +87,19 @@ pub struct Conv {
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
     /// The same convolution for a CPU kernel, where one fits it.
-    host: Option<HostConv>,
+    cpu_kernel: Option<CpuConv>,
 }
 
 /// Convolutions with their own CPU kernel in [`Planes`].
 #[derive(Debug, Clone)]
-enum HostConv {
+enum CpuConv {
     /// A depthwise 3×3 convolution (stride 1 or 2): nine taps per channel, the bias, the stride.
     Depthwise(Vec<f32>, Vec<f32>, usize),
     /// A dense convolution over few input channels.
     Dense(DenseConv),
 }
 
-impl HostConv {
+impl CpuConv {
     /// The kernel for `spec` with `weight` and `bias`, if one fits it.
     fn for_spec(spec: &ConvSpec, weight: &[f32], bias: Option<&[f32]>) -> Option<Self> {
         let bias = bias.map_or_else(|| vec![0.0; spec.out_channels], <[f32]>::to_vec);
@@ -141,15 +142,15 @@ impl Conv {
     }
 
     fn forward_then(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
-        if let Some(host) = &self.host
+        if let Some(kernel) = &self.cpu_kernel
             && Planes::apply_to(&x)
         {
             let planes = Planes::take(x);
-            return match host {
-                HostConv::Depthwise(taps, bias, stride) => {
+            return match kernel {
+                CpuConv::Depthwise(taps, bias, stride) => {
                     planes.depthwise_3x3(taps, bias, *stride, act)
                 }
-                HostConv::Dense(conv) => planes.dense_conv(conv, act),
+                CpuConv::Dense(conv) => planes.dense_conv(conv, act),
             };
         }
         let dtype = x.dtype();
@@ -170,7 +171,7 @@ pub struct InstanceNorm {
     gamma: Tensor<3>,
     beta: Tensor<3>,
     /// `gamma` and `beta` for the CPU kernel.
-    host: (Vec<f32>, Vec<f32>),
+    cpu_affine: (Vec<f32>, Vec<f32>),
 }
 
 impl InstanceNorm {
@@ -186,7 +187,7 @@ impl InstanceNorm {
 
     fn forward_then(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
         if Planes::apply_to(&x) {
-            let (gamma, beta) = &self.host;
+            let (gamma, beta) = &self.cpu_affine;
             return Planes::take(x).instance_norm(gamma, beta, NORM_EPS, act);
         }
         let dtype = x.dtype();
@@ -353,7 +354,7 @@ impl<'a> Loader<'a> {
     /// A convolution with these values; the CPU kernel's copy where one fits `spec`.
     fn conv_from(&self, spec: &ConvSpec, weight: Vec<f32>, bias: Option<Vec<f32>>) -> Conv {
         Conv {
-            host: HostConv::for_spec(spec, &weight, bias.as_deref()),
+            cpu_kernel: CpuConv::for_spec(spec, &weight, bias.as_deref()),
             weight: self.upload(weight, spec.weight_shape()),
             bias: bias.map(|b| self.upload(b, [spec.out_channels])),
             options: Self::conv_options(spec),
@@ -389,7 +390,7 @@ impl<'a> Loader<'a> {
         let gamma = self.source.take(&format!("{key}.weight"), &[channels])?;
         let beta = self.source.take(&format!("{key}.bias"), &[channels])?;
         Ok(InstanceNorm {
-            host: (gamma.clone(), beta.clone()),
+            cpu_affine: (gamma.clone(), beta.clone()),
             gamma: self.upload(gamma, [1, channels, 1]),
             beta: self.upload(beta, [1, channels, 1]),
         })

@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::models::ModelError;
+use crate::models::error::ModelError;
 use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool};
 
 /// Inverted-residual settings `(expansion t, output channels c, repeats n, first stride s)`.

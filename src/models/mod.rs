@@ -4,161 +4,25 @@
 //! returns: OSNet 512-d (fc + BN + ReLU), ResNet-50 2048-d and MobileNetV2 1280-d pooled.
 
 pub mod checkpoint;
-mod host;
+mod cpu_kernels;
+mod error;
 mod layers;
 mod mobilenetv2;
+mod name;
 mod osnet;
 mod resnet;
 pub mod weights;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
 
 use crate::backend::Backend;
 use checkpoint::Checkpoint;
+pub use error::ModelError;
 use layers::Loader;
+pub use name::ModelName;
 pub use weights::{RandomWeights, WeightSource};
-
-/// Errors raised while loading or running a model.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// The checkpoint could not be parsed.
-    #[error("cannot read checkpoint {file}: {reason}")]
-    Read {
-        /// The checkpoint file.
-        file: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The network needs a tensor the checkpoint lacks.
-    #[error(
-        "checkpoint {file} has no tensor '{key}' (expected shape {shape:?}); it holds e.g. {nearby:?}"
-    )]
-    MissingKey {
-        /// The checkpoint file.
-        file: PathBuf,
-        /// The missing key.
-        key: String,
-        /// The shape the network expects.
-        shape: Vec<usize>,
-        /// A few keys the file does hold.
-        nearby: Vec<String>,
-    },
-    /// A stored tensor has the wrong shape.
-    #[error(
-        "checkpoint {file}: tensor '{key}' has shape {found:?}, the network expects {expected:?}"
-    )]
-    ShapeMismatch {
-        /// The checkpoint file.
-        file: PathBuf,
-        /// The key.
-        key: String,
-        /// Shape in the file.
-        found: Vec<usize>,
-        /// Shape the network expects.
-        expected: Vec<usize>,
-    },
-    /// The checkpoint holds parameters the network does not have.
-    #[error(
-        "checkpoint {file} has unexpected tensor '{key}' with shape {shape:?} ({count} unexpected in all); is it a checkpoint of another model?"
-    )]
-    UnexpectedKey {
-        /// The checkpoint file.
-        file: PathBuf,
-        /// The first unexpected key.
-        key: String,
-        /// Its shape.
-        shape: Vec<usize>,
-        /// How many keys were unexpected.
-        count: usize,
-    },
-    /// An unknown model name.
-    #[error("unknown model '{0}', expected one of: {names}", names = ModelName::ALL.map(|m| m.as_str()).join(", "))]
-    UnknownModel(String),
-    /// An invalid build option.
-    #[error("{0}")]
-    InvalidOption(String),
-    /// The device failed while running the network.
-    #[error("inference failed on the device: {0}")]
-    Device(String),
-}
-
-/// The networks reidscope can build, by their Torchreid names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModelName {
-    /// OSNet x1.0.
-    OsnetX1_0,
-    /// OSNet x0.75.
-    OsnetX0_75,
-    /// OSNet x0.5.
-    OsnetX0_5,
-    /// OSNet x0.25.
-    OsnetX0_25,
-    /// OSNet-IBN x1.0 (instance norm in the stem and the first stage).
-    OsnetIbnX1_0,
-    /// OSNet-AIN x1.0 (searched instance-norm placement).
-    OsnetAinX1_0,
-    /// ResNet-50 (Torchreid / torchvision / triplet-baseline checkpoints).
-    Resnet50,
-    /// MobileNetV2 x1.0 (Torchreid or pytorch-mobilenet-v2 checkpoints).
-    Mobilenetv2X1_0,
-}
-
-impl ModelName {
-    /// Every model, in the order `--help` lists them.
-    pub const ALL: [ModelName; 8] = [
-        Self::OsnetX1_0,
-        Self::OsnetX0_75,
-        Self::OsnetX0_5,
-        Self::OsnetX0_25,
-        Self::OsnetIbnX1_0,
-        Self::OsnetAinX1_0,
-        Self::Resnet50,
-        Self::Mobilenetv2X1_0,
-    ];
-
-    /// The Torchreid name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OsnetX1_0 => "osnet_x1_0",
-            Self::OsnetX0_75 => "osnet_x0_75",
-            Self::OsnetX0_5 => "osnet_x0_5",
-            Self::OsnetX0_25 => "osnet_x0_25",
-            Self::OsnetIbnX1_0 => "osnet_ibn_x1_0",
-            Self::OsnetAinX1_0 => "osnet_ain_x1_0",
-            Self::Resnet50 => "resnet50",
-            Self::Mobilenetv2X1_0 => "mobilenetv2_x1_0",
-        }
-    }
-
-    /// Length of the feature vector the network returns.
-    pub fn feature_dim(self) -> usize {
-        match self {
-            Self::Resnet50 => 2048,
-            Self::Mobilenetv2X1_0 => 1280,
-            _ => 512,
-        }
-    }
-}
-
-impl FromStr for ModelName {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| ModelError::UnknownModel(s.to_string()))
-    }
-}
-
-impl fmt::Display for ModelName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Options that change a network's graph but are not visible in its weights.
 #[derive(Debug, Clone, Copy, Default)]
@@ -205,6 +69,20 @@ impl Model {
             mobilenetv2::Graph::Torchreid
         };
         Self::build(name, &mut checkpoint, last_stride, mobilenet_graph, backend)
+    }
+
+    /// Builds `name` from the checkpoint at `weights`, or with random weights (seed 0) when
+    /// there is none (benchmarks).
+    pub fn load(
+        name: ModelName,
+        weights: Option<&Path>,
+        options: BuildOptions,
+        backend: &Backend,
+    ) -> Result<Self, ModelError> {
+        match weights {
+            Some(path) => Self::from_checkpoint(name, path, options, backend),
+            None => Self::random(name, 0, backend),
+        }
     }
 
     /// Builds `name` with seeded random weights (for benchmarks).

@@ -2,11 +2,12 @@
 
 use burn::tensor::Tensor;
 
+use crate::models::error::ModelError;
 use crate::models::layers::{
     Conv, ConvSpec, InstanceNorm, Linear, Loader, avg_pool_2x2, global_avg_pool, relu, sigmoid,
     stem_max_pool,
 };
-use crate::models::{ModelError, ModelName};
+use crate::models::name::ModelName;
 
 /// Output length of every OSNet's fc layer.
 const FEATURE_DIM: usize = 512;

@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::models::ModelError;
+use crate::models::error::ModelError;
 use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool, relu, stem_max_pool};
 
 /// Blocks per stage of ResNet-50.

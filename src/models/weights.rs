@@ -1,7 +1,7 @@
 //! Sources of model parameters: a PyTorch checkpoint or seeded random values.
 
-use crate::models::ModelError;
 use crate::models::checkpoint::Checkpoint;
+use crate::models::error::ModelError;
 
 /// Where a network's parameters come from while it is being built.
 pub trait WeightSource {

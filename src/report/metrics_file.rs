@@ -72,6 +72,28 @@ impl MetricsFile {
             .unwrap_or(0.0)
     }
 
+    /// "R1 48.3% · mAP 31.3% · mINP 7.5%": how the command line and the app sum up a run.
+    pub fn summary(&self) -> String {
+        format!(
+            "R1 {:.1}% · mAP {:.1}% · mINP {:.1}%",
+            self.rank(1) * 100.0,
+            self.map * 100.0,
+            self.minp * 100.0
+        )
+    }
+
+    /// The summary with rank-5, rank-10 and how many queries were valid, for the command line.
+    pub fn long_summary(&self) -> String {
+        format!(
+            "{} · R5 {:.1}% · R10 {:.1}% ({} of {} queries valid)",
+            self.summary(),
+            self.rank(5) * 100.0,
+            self.rank(10) * 100.0,
+            self.num_valid_queries,
+            self.num_queries
+        )
+    }
+
     /// Writes the file atomically, pretty-printed.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         write_atomic(path, |w| {

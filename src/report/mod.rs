@@ -4,6 +4,7 @@ pub mod cmc_plot;
 mod figure;
 pub mod font;
 mod metrics_file;
+pub mod palette;
 pub mod ranklist;
 
 pub use metrics_file::{MetricsFile, write_per_query_csv};

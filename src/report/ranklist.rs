@@ -1,4 +1,4 @@
-//! Ranked-list figures in Torchreid's visrank style: the query (black border), then its top-k
+//! Ranked-list figures in Torchreid's visrank style: the query (blue border), then its top-k
 //! gallery images, green border for the query's identity, red for others; rank and distance
 //! under each. Several rows stack into one sheet (the worst queries of a run).
 
@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::figure::{THUMB_H, THUMB_W, paste, thumbnail, write_png};
 use super::font::{FAMILY, ensure_registered};
+use super::palette::{MATCH, MISMATCH, QUERY};
 
 const BORDER: u32 = 4;
 const GAP: u32 = 8;
@@ -102,7 +103,7 @@ pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String
         };
         for (r, row) in rows.iter().enumerate() {
             let y = row_y(r);
-            area.draw(&frame(MARGIN, y, BLACK)).map_err(err)?;
+            area.draw(&frame(MARGIN, y, rgb(QUERY))).map_err(err)?;
             let mut lines = vec![format!("id {}", row.pid), format!("cam {}", row.camid + 1)];
             if !row.caption.is_empty() {
                 lines.push(row.caption.clone());
@@ -112,11 +113,7 @@ pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String
             }
             for (i, item) in row.items.iter().enumerate() {
                 let x = cell_x(i as u32);
-                let color = if item.matches {
-                    RGBColor(0, 200, 0)
-                } else {
-                    RGBColor(230, 0, 0)
-                };
+                let color = rgb(if item.matches { MATCH } else { MISMATCH });
                 area.draw(&frame(x, y, color)).map_err(err)?;
                 for t in text(
                     &[format!("#{}", item.rank), format!("{:.3}", item.distance)],
@@ -130,6 +127,11 @@ pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String
         area.present().map_err(err)?;
     }
     Ok((width, height, canvas))
+}
+
+/// A palette colour for plotters.
+fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
+    RGBColor(r, g, b)
 }
 
 /// Writes rows of ranked lists as one PNG.

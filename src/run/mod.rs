@@ -1,10 +1,15 @@
 //! A whole evaluation run, as the command line's `eval` and the app perform it: read the
-//! dataset, extract (or load cached) features, compute distances and score every query.
+//! dataset, extract (or load cached) features, compute distances and score every query; and
+//! the report folder of a finished run.
+
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::backend::{Backend, BackendError, DeviceChoice, Precision, distance_device};
+use crate::backend::{
+    Backend, BackendError, BackendKind, DeviceChoice, Precision, distance_device,
+};
 use crate::baseline::extract_histograms;
 use crate::cache::{CacheKey, FeatureCache};
 use crate::data::image::{ImageError, Preprocess};
@@ -75,6 +80,21 @@ pub struct RunSpec {
     pub eval: EvalOptions,
 }
 
+impl RunSpec {
+    /// "model weights precision · dataset · metric [+ re-ranking]", as run lists show it.
+    pub fn name(&self) -> String {
+        let dataset = self.root.file_name().map_or_else(
+            || self.root.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        let mut name = format!("{} · {dataset} · {}", self.source.label(), self.eval.metric);
+        if self.eval.rerank.is_some() {
+            name.push_str(" + re-ranking");
+        }
+        name
+    }
+}
+
 /// What a run is doing.
 #[derive(Debug, Clone, Copy)]
 pub enum Stage {
@@ -114,6 +134,39 @@ pub struct Run {
     pub gallery_features: Vec<f32>,
     /// Feature length.
     pub feature_dim: usize,
+}
+
+impl Run {
+    /// True when `other` scored the same queries against the same gallery.
+    pub fn same_split(&self, other: &Run) -> bool {
+        let same = |a: &[Sample], b: &[Sample]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.path == y.path)
+        };
+        same(&self.queries, &other.queries) && same(&self.gallery, &other.gallery)
+    }
+}
+
+/// Row-major query and gallery features of one length.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureRows<'a> {
+    /// Query features.
+    pub query: &'a [f32],
+    /// Gallery features.
+    pub gallery: &'a [f32],
+    /// Feature length.
+    pub dim: usize,
+}
+
+/// Distances, per-query scores and the metrics file of one scoring.
+pub struct Scores {
+    /// Query-to-gallery distances (any row on demand).
+    pub distances: Distances,
+    /// Per-query outcomes and metrics.
+    pub evaluation: Evaluation,
+    /// The metrics as written to `metrics.json`.
+    pub metrics: MetricsFile,
+    /// Where the distance products ran.
+    pub device: BackendKind,
 }
 
 /// Why a run failed.
@@ -182,28 +235,24 @@ pub fn execute(
             .collect()
     };
     let (query_labels, gallery_labels) = (labels(&queries), labels(&gallery));
-    on_stage(Stage::Distances);
-    let device = distance_device(spec.device)?;
-    let distances = Distances::new(
-        &query_features,
-        &gallery_features,
-        extraction.dim,
+    let Scores {
+        distances,
+        evaluation,
+        metrics,
+        ..
+    } = score(
+        FeatureRows {
+            query: &query_features,
+            gallery: &gallery_features,
+            dim: extraction.dim,
+        },
+        (&query_labels, &gallery_labels),
         &spec.eval,
-        device.as_ref(),
-    )?;
-    let evaluation = evaluate(
-        &distances,
-        &query_labels,
-        &gallery_labels,
-        &spec.eval,
-        &mut |done, total| on_stage(Stage::Scoring(done, total)),
+        spec.device,
+        spec.source.label(),
+        on_stage,
         cancel,
-    )
-    .map_err(|e| match e {
-        EvalError::Cancelled => RunError::Cancelled,
-        e => RunError::Eval(e),
-    })?;
-    let metrics = MetricsFile::new(&evaluation, &spec.eval, gallery.len(), spec.source.label());
+    )?;
     Ok(Run {
         spec: spec.clone(),
         dataset,
@@ -217,6 +266,46 @@ pub fn execute(
         skipped: extraction.skipped,
         gallery_features,
         feature_dim: extraction.dim,
+    })
+}
+
+/// Scores query features against gallery features (labels in the same order) with
+/// `options`: distances (their products on the GPU when `device` picks one), then every query;
+/// `label` names the run in the metrics file. `cancel` stops between blocks of queries.
+pub fn score(
+    rows: FeatureRows,
+    (query_labels, gallery_labels): (&[Label], &[Label]),
+    options: &EvalOptions,
+    device: DeviceChoice,
+    label: String,
+    on_stage: &mut dyn FnMut(Stage),
+    cancel: &AtomicBool,
+) -> Result<Scores, RunError> {
+    on_stage(Stage::Distances);
+    let device = distance_device(device)?;
+    let distances = Distances::new(rows.query, rows.gallery, rows.dim, options, device.as_ref())?;
+    let evaluation = evaluate(
+        &distances,
+        query_labels,
+        gallery_labels,
+        options,
+        &mut |done, total| on_stage(Stage::Scoring(done, total)),
+        cancel,
+    )
+    .map_err(|e| match e {
+        EvalError::Cancelled => RunError::Cancelled,
+        e => RunError::Eval(e),
+    })?;
+    let metrics = MetricsFile::new(&evaluation, options, gallery_labels.len(), label);
+    Ok(Scores {
+        distances,
+        evaluation,
+        metrics,
+        device: if device.is_some() {
+            BackendKind::Wgpu
+        } else {
+            BackendKind::Flex
+        },
     })
 }
 
@@ -274,9 +363,9 @@ fn extract_network(
         precision,
     } = net;
     let backend = Backend::select(spec.device, *precision)?;
-    let network = Model::from_checkpoint(
+    let network = Model::load(
         *model,
-        weights,
+        Some(weights),
         BuildOptions {
             last_stride: *last_stride,
         },
@@ -292,7 +381,7 @@ fn extract_network(
         Some(root) => {
             let build = format!("last_stride={last_stride:?}");
             let key = CacheKey::new(
-                (model.as_str(), &build),
+                (model.name(), &build),
                 weights,
                 &precision.to_string(),
                 (spec.preprocess.height, spec.preprocess.width),

@@ -1,0 +1,109 @@
+//! What the views, the scripted tours and the tests ask the app to do, and the views there
+//! are. The app applies an [`Action`] in one place; no view changes another view's state.
+
+use std::path::PathBuf;
+
+use crate::eval::{Metric, QueryOrder};
+use crate::run::RunSpec;
+
+/// The views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Query list and ranked lists.
+    Queries,
+    /// Dataset browser.
+    Browser,
+    /// CMC chart, metrics table, histograms.
+    Metrics,
+    /// Two runs side by side.
+    Compare,
+}
+
+impl View {
+    /// Every view, in the order of the header's tabs.
+    pub const ALL: [View; 4] = [View::Queries, View::Browser, View::Metrics, View::Compare];
+
+    /// The tab's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Queries => "Queries",
+            View::Browser => "Dataset",
+            View::Metrics => "Metrics",
+            View::Compare => "Compare",
+        }
+    }
+
+    /// The tab's tooltip.
+    pub fn hint(self) -> &'static str {
+        match self {
+            View::Queries => "Each query's ranked gallery: green = same person, red = someone else",
+            View::Browser => "Every image of the dataset, by split, with filters",
+            View::Metrics => "CMC curves, rank-k / mAP / mINP of every run, distance histograms",
+            View::Compare => "Two runs on the same queries: what changed",
+        }
+    }
+}
+
+/// A split of the dataset, as the browser's tabs show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SplitTab {
+    /// Query images.
+    Query,
+    /// Gallery images.
+    Gallery,
+    /// Training images.
+    Train,
+}
+
+/// What the app is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start (or select, if it already finished) a run.
+    Start(RunSpec),
+    /// Stop the running job.
+    Cancel,
+    /// Use another dataset folder.
+    OpenDataset(PathBuf),
+    /// Score the current run's features again with another distance.
+    Reevaluate {
+        /// Distance.
+        metric: Metric,
+        /// k-reciprocal re-ranking.
+        rerank: bool,
+    },
+    /// Rank the current gallery for an image from outside the dataset.
+    ExternalQuery(PathBuf),
+    /// Back from an external query to the dataset's queries.
+    CloseExternal,
+    /// Write the current run's report folder (as `eval --out` does) into this folder.
+    ExportReport(PathBuf),
+    /// Show a view.
+    Show(View),
+    /// Order the query list.
+    SortQueries(QueryOrder),
+    /// Select a query and scroll the list to it.
+    SelectQuery(usize),
+    /// Gallery entries shown per ranked list.
+    TopK(usize),
+    /// Show a split of the dataset in the browser, filtered to an identity (empty: all), with
+    /// one of its images opened.
+    Browse {
+        /// The split.
+        split: SplitTab,
+        /// Identity filter.
+        pid: String,
+        /// Opened image (index into the split).
+        selected: Option<usize>,
+    },
+    /// Scroll the browser's grid to this offset (points).
+    ScrollBrowser(f32),
+    /// Compare run `a` with run `b` (indices in the run list).
+    Compare {
+        /// First run.
+        a: usize,
+        /// Second run.
+        b: usize,
+        /// Largest AP gain first instead of largest loss first.
+        gains_first: bool,
+    },
+}

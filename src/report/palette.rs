@@ -1,0 +1,14 @@
+//! The colours that the figures and the app's views share, as sRGB triples.
+
+/// A true match (same identity).
+pub const MATCH: [u8; 3] = [46, 164, 79];
+/// A wrong match (another identity).
+pub const MISMATCH: [u8; 3] = [214, 48, 49];
+/// A junk entry (same identity, same camera).
+pub const JUNK: [u8; 3] = [150, 150, 150];
+/// The query.
+pub const QUERY: [u8; 3] = [60, 120, 230];
+/// A rank that improved from one run to another.
+pub const BETTER: [u8; 3] = [30, 150, 60];
+/// A rank that got worse.
+pub const WORSE: [u8; 3] = [200, 60, 40];

@@ -1,0 +1,245 @@
+//! The report folder of a finished run: `metrics.json`, `per_query.csv`, `cmc.png` /
+//! `cmc.svg` (with earlier runs' curves overlaid), `ranked/` (one ranked-list figure per
+//! selected query) and `worst.png` (the worst queries on one sheet).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use super::Run;
+use crate::eval::ranked_list;
+use crate::report::cmc_plot::write_cmc_plots;
+use crate::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
+use crate::report::{MetricsFile, write_per_query_csv};
+
+/// Queries shown on the worst-queries sheet.
+const WORST_SHEET_QUERIES: usize = 12;
+/// Gallery images per row on the worst-queries sheet.
+const WORST_SHEET_TOPK: usize = 10;
+/// Queries drawn for [`VisrankQueries::Worst`].
+const WORST_DEFAULT: usize = 20;
+
+/// Which queries get a ranked-list figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisrankQueries {
+    /// The first N queries.
+    First(usize),
+    /// Every query.
+    All,
+    /// The queries with the lowest AP.
+    Worst,
+}
+
+impl FromStr for VisrankQueries {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(VisrankQueries::All),
+            "worst" => Ok(VisrankQueries::Worst),
+            n => n
+                .parse()
+                .map(VisrankQueries::First)
+                .map_err(|_| format!("expected a number, `all` or `worst`, got `{s}`")),
+        }
+    }
+}
+
+/// What goes into a report folder besides the run's own results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportOptions {
+    /// Queries that get a ranked-list figure in `ranked/`.
+    pub visrank_queries: VisrankQueries,
+    /// Gallery images per ranked-list figure.
+    pub visrank_topk: usize,
+    /// Earlier runs' metrics, drawn on the same CMC chart.
+    pub compare: Vec<MetricsFile>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            visrank_queries: VisrankQueries::First(20),
+            visrank_topk: 10,
+            compare: Vec::new(),
+        }
+    }
+}
+
+/// Why a report folder could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file or folder could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A figure could not be drawn.
+    #[error("cannot draw {}: {reason}", path.display())]
+    Figure {
+        /// The figure file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No query has a true match, so there are no worst queries to show.
+    #[error("no valid query to put on the worst-queries sheet")]
+    NoValidQuery,
+}
+
+/// Writes the report of `run` into `dir` (created if needed); `on_figure(done, total)` is
+/// called as ranked-list figures are drawn (from worker threads).
+pub fn write_report(
+    run: &Run,
+    dir: &Path,
+    options: &ReportOptions,
+    on_figure: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), ReportError> {
+    let write = |path: PathBuf| move |source| ReportError::Write { path, source };
+    std::fs::create_dir_all(dir).map_err(write(dir.to_path_buf()))?;
+    let out = |name: &str| dir.join(name);
+    run.metrics
+        .write(&out("metrics.json"))
+        .map_err(write(out("metrics.json")))?;
+    let names: Vec<String> = run
+        .queries
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
+    write_per_query_csv(
+        &out("per_query.csv"),
+        &run.evaluation,
+        &run.query_labels,
+        Some(&names),
+    )
+    .map_err(write(out("per_query.csv")))?;
+    let mut runs = vec![run.metrics.clone()];
+    runs.extend(options.compare.iter().cloned());
+    write_cmc_plots(&out("cmc.png"), &out("cmc.svg"), &runs).map_err(|reason| {
+        ReportError::Figure {
+            path: out("cmc.png"),
+            reason,
+        }
+    })?;
+    let figures = Figures { run };
+    figures.write_ranked(&out("ranked"), options, on_figure)?;
+    figures.write_worst(&out("worst.png"))
+}
+
+/// Ranked-list figures of a run.
+struct Figures<'a> {
+    run: &'a Run,
+}
+
+impl Figures<'_> {
+    /// The ranked list of query `q`: its top `k` gallery images, junk removed.
+    fn ranked(&self, q: usize, k: usize) -> RankedQuery {
+        let run = self.run;
+        let query = &run.queries[q];
+        let mut row = Vec::new();
+        run.distances.rows(q..q + 1, &mut row);
+        let items = ranked_list(&row, run.query_labels[q], &run.gallery_labels, k, false)
+            .into_iter()
+            .map(|entry| RankedItem {
+                path: run.gallery[entry.gallery].path.clone(),
+                rank: entry.rank.unwrap_or(0),
+                distance: entry.distance,
+                matches: entry.matches,
+            })
+            .collect();
+        let caption = match run.evaluation.per_query[q] {
+            Some(o) => format!("AP {:.1}%", o.ap * 100.0),
+            None => "no match".into(),
+        };
+        RankedQuery {
+            path: query.path.clone(),
+            pid: query.pid,
+            camid: query.camid,
+            caption,
+            items,
+        }
+    }
+
+    /// One figure per selected query in `dir`.
+    fn write_ranked(
+        &self,
+        dir: &Path,
+        options: &ReportOptions,
+        on_figure: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(), ReportError> {
+        let queries = self.run.queries.len();
+        let selected: Vec<usize> = match options.visrank_queries {
+            VisrankQueries::All => (0..queries).collect(),
+            VisrankQueries::First(n) => (0..queries.min(n)).collect(),
+            VisrankQueries::Worst => self
+                .run
+                .evaluation
+                .worst_first()
+                .into_iter()
+                .take(WORST_DEFAULT)
+                .collect(),
+        };
+        let k = options.visrank_topk;
+        if selected.is_empty() || k == 0 {
+            return Ok(());
+        }
+        let write = |source| ReportError::Write {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(write)?;
+        remove_old_figures(dir)?;
+        let done = AtomicUsize::new(0);
+        selected.par_iter().try_for_each(|&q| {
+            let stem = self.run.queries[q]
+                .path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy();
+            let path = dir.join(format!("{q:05}_{stem}.png"));
+            write_ranked_png(&path, &[self.ranked(q, k)])
+                .map_err(|reason| ReportError::Figure { path, reason })?;
+            on_figure(done.fetch_add(1, Ordering::Relaxed) + 1, selected.len());
+            Ok(())
+        })
+    }
+
+    /// The worst queries by AP on one sheet.
+    fn write_worst(&self, path: &Path) -> Result<(), ReportError> {
+        let evaluation = &self.run.evaluation;
+        let rows: Vec<RankedQuery> = evaluation
+            .worst_first()
+            .into_iter()
+            .filter(|&q| evaluation.per_query[q].is_some())
+            .take(WORST_SHEET_QUERIES)
+            .map(|q| self.ranked(q, WORST_SHEET_TOPK))
+            .collect();
+        if rows.is_empty() {
+            return Err(ReportError::NoValidQuery);
+        }
+        write_ranked_png(path, &rows).map_err(|reason| ReportError::Figure {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+}
+
+/// Removes the PNG figures of an earlier run from a `ranked/` folder.
+fn remove_old_figures(dir: &Path) -> Result<(), ReportError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Write { path, source }
+    };
+    for entry in std::fs::read_dir(dir).map_err(failed(dir))? {
+        let path = entry.map_err(failed(dir))?.path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::remove_file(&path).map_err(failed(&path))?;
+        }
+    }
+    Ok(())
+}
