@@ -13,3 +13,4 @@ pub mod models;
 pub mod names;
 pub mod report;
 pub mod run;
+pub mod train;

@@ -63,15 +63,7 @@ impl Preprocess {
 
     /// Resizes and normalises a decoded RGB image into CHW f32 values.
     pub fn apply(&self, rgb: &RgbImage) -> Result<Vec<f32>, String> {
-        let resized = self.resize(rgb)?;
-        let plane = self.height as usize * self.width as usize;
-        let mut out = vec![0.0f32; 3 * plane];
-        for (i, px) in resized.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                out[c * plane + i] = (px[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-            }
-        }
-        Ok(out)
+        Ok(normalise_rgb8(&self.resize(rgb)?))
     }
 
     /// Bilinear resize to H×W exactly as Pillow does it, as interleaved RGB bytes.
@@ -88,6 +80,19 @@ impl Preprocess {
             self.height as usize,
         ))
     }
+}
+
+/// Interleaved RGB bytes → CHW values scaled to [0, 1] and normalised with the ImageNet mean
+/// and std (Torchreid's `ToTensor` + `Normalize`).
+pub fn normalise_rgb8(pixels: &[u8]) -> Vec<f32> {
+    let plane = pixels.len() / 3;
+    let mut out = vec![0.0f32; 3 * plane];
+    for (i, px) in pixels.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (px[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        }
+    }
+    out
 }
 
 /// Decodes an image file (format guessed from its content) to 8-bit RGB.

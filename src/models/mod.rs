@@ -4,6 +4,7 @@
 //! returns: OSNet 512-d (fc + BN + ReLU), ResNet-50 2048-d and MobileNetV2 1280-d pooled.
 
 pub mod checkpoint;
+pub mod checkpoint_writer;
 mod cpu_kernels;
 mod error;
 mod layers;
