@@ -1,11 +1,13 @@
-"""Fixtures for the training losses: Torchreid's own CrossEntropyLoss (label smoothing) and
-TripletLoss (batch-hard mining), their values and their gradients, on small random batches.
+"""Fixtures for training: Torchreid's own CrossEntropyLoss (label smoothing) and TripletLoss
+(batch-hard mining) with their gradients, PyTorch's optimisers as Torchreid builds them (SGD
+with momentum, Adam, AMSGrad; weight decay added to the gradient) over a few steps, and the
+learning rate per epoch of Torchreid's schedulers.
 
     pip install torch && pip install --no-deps torchreid==0.2.5
     python scripts/make_train_fixtures.py
 
-Writes tests/fixtures/train/losses.json. The loss modules are loaded from the installed
-torchreid package by file, so torchreid's other dependencies are not needed.
+Writes tests/fixtures/train/{losses,optimizers,schedules}.json. The loss modules are loaded from
+the installed torchreid package by file, so torchreid's other dependencies are not needed.
 """
 import importlib.util
 import json
@@ -13,13 +15,13 @@ import pathlib
 
 import torch
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "train" / "losses.json"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "train"
 
 
-def torchreid_module(name):
+def torchreid_module(name, package="losses"):
     spec = importlib.util.find_spec("torchreid")
     root = pathlib.Path(next(iter(spec.submodule_search_locations)))
-    path = root / "reid" / "losses" / f"{name}.py"
+    path = root / "reid" / package / f"{name}.py"
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
@@ -73,9 +75,78 @@ def main():
         triplet_case(clustered, labels, 0.3),
         triplet_case(clustered, labels, 1.0),
     ]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1))
-    print("wrote", OUT)
+    write("losses.json", cases)
+    write("optimizers.json", optimizer_cases())
+    write("schedules.json", schedule_cases())
+
+
+def write(name, cases):
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / name).write_text(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1))
+    print("wrote", OUT / name)
+
+
+def optimizer_cases():
+    """Three steps of each optimiser Torchreid builds, on one parameter with given gradients.
+    Gradients are small (≈1e-3), as late in training, so that Adam's ε and the weight decay
+    (5e-4 × parameters ≈ 0.1) change the updates far beyond float32 rounding."""
+    torch.manual_seed(1)
+    start = torch.randn(5, 4) * 0.1
+    grads = [torch.randn(5, 4) * 1e-3 for _ in range(3)]
+    configs = [
+        ("sgd", dict(lr=0.01, momentum=0.9, weight_decay=5e-4)),
+        ("sgd", dict(lr=0.01, momentum=0.0, weight_decay=5e-4)),
+        ("adam", dict(lr=3e-4, betas=(0.9, 0.999), weight_decay=5e-4)),
+        ("amsgrad", dict(lr=3e-4, betas=(0.9, 0.999), weight_decay=5e-4, amsgrad=True)),
+    ]
+    cases = []
+    for name, options in configs:
+        param = torch.nn.Parameter(start.clone())
+        optimizer = (torch.optim.SGD if name == "sgd" else torch.optim.Adam)([param], **options)
+        steps = []
+        for grad in grads:
+            param.grad = grad.clone()
+            optimizer.step()
+            steps.append(param.detach().clone().tolist())
+        cases.append({
+            "optimizer": name,
+            "lr": options["lr"],
+            "momentum": options.get("momentum", 0.0),
+            "weight_decay": options["weight_decay"],
+            "start": start.tolist(),
+            "grads": [g.tolist() for g in grads],
+            "params": steps,
+        })
+    return cases
+
+
+def schedule_cases():
+    """The learning rate of each of 60 epochs under Torchreid's schedulers."""
+    configs = [
+        ("single-step", dict(lr_scheduler="single_step", stepsize=20, gamma=0.1), [20]),
+        ("multi-step", dict(lr_scheduler="multi_step", stepsize=[28, 50], gamma=0.1), [28, 50]),
+        ("cosine", dict(lr_scheduler="cosine", max_epoch=60), []),
+    ]
+    build_lr_scheduler = torchreid_module("lr_scheduler", "optim").build_lr_scheduler
+    cases = []
+    for name, options, stepsize in configs:
+        param = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.Adam([param], lr=3e-4)
+        scheduler = build_lr_scheduler(optimizer, **options)
+        rates = []
+        for _ in range(60):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        cases.append({
+            "scheduler": name,
+            "lr": 3e-4,
+            "stepsize": stepsize,
+            "gamma": options.get("gamma", 0.1),
+            "epochs": 60,
+            "rates": rates,
+        })
+    return cases
 
 
 if __name__ == "__main__":
