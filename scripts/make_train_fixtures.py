@@ -78,6 +78,7 @@ def main():
     write("losses.json", cases)
     write("optimizers.json", optimizer_cases())
     write("schedules.json", schedule_cases())
+    write("batch_norm.json", batch_norm_cases())
 
 
 def write(name, cases):
@@ -118,6 +119,45 @@ def optimizer_cases():
             "params": steps,
         })
     return cases
+
+
+def batch_norm_cases():
+    """Two train-mode steps of BatchNorm2d(3) from non-trivial running statistics: outputs,
+    running statistics after each step, and the gradients of sum(output × r) for the first."""
+    torch.manual_seed(2)
+    bn = torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.5, 0.5, -1.0]))
+        bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+        bn.running_mean.copy_(torch.tensor([0.2, -0.1, 0.0]))
+        bn.running_var.copy_(torch.tensor([1.2, 0.8, 2.0]))
+    start = {k: v.clone() for k, v in bn.state_dict().items()}
+    bn.train()
+    steps = []
+    for step in range(2):
+        x = (torch.randn(4, 3, 5, 5) * torch.tensor([1.0, 2.0, 0.5]).view(1, 3, 1, 1) + 0.7).requires_grad_(True)
+        r = torch.randn(4, 3, 5, 5)
+        bn.zero_grad()
+        out = bn(x)
+        (out * r).sum().backward()
+        steps.append({
+            "input": x.detach().tolist(),
+            "weights": r.tolist(),
+            "output": out.detach().tolist(),
+            "grad_input": x.grad.tolist(),
+            "grad_weight": bn.weight.grad.tolist(),
+            "grad_bias": bn.bias.grad.tolist(),
+            "running_mean": bn.running_mean.tolist(),
+            "running_var": bn.running_var.tolist(),
+            "num_batches_tracked": int(bn.num_batches_tracked),
+        })
+    return [{
+        "weight": start["weight"].tolist(),
+        "bias": start["bias"].tolist(),
+        "running_mean": start["running_mean"].tolist(),
+        "running_var": start["running_var"].tolist(),
+        "steps": steps,
+    }]
 
 
 def schedule_cases():

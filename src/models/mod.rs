@@ -3,6 +3,7 @@
 //! Names follow Torchreid. Every network returns, in eval mode, the vector Torchreid's model
 //! returns: OSNet 512-d (fc + BN + ReLU), ResNet-50 2048-d and MobileNetV2 1280-d pooled.
 
+pub mod batch_norm;
 pub mod checkpoint;
 pub mod checkpoint_writer;
 mod cpu_kernels;
