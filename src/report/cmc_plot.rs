@@ -5,6 +5,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::chart::{Chart, render_rgb, write_chart};
 use super::font::{FAMILY, ensure_registered};
 use super::metrics_file::MetricsFile;
 
@@ -37,6 +38,15 @@ pub fn legend(run: &MetricsFile) -> String {
         run.rank(1) * 100.0,
         run.map * 100.0
     )
+}
+
+/// The CMC curves of some runs.
+struct CmcChart<'a>(&'a [MetricsFile]);
+
+impl Chart for CmcChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(area, self.0)
+    }
 }
 
 fn draw<DB: DrawingBackend>(
@@ -103,24 +113,10 @@ fn draw<DB: DrawingBackend>(
 
 /// Renders the chart into an RGB buffer of `width × height` pixels.
 pub fn render_cmc_rgb(runs: &[MetricsFile], width: u32, height: u32) -> Result<Vec<u8>, String> {
-    let mut buffer = vec![255u8; (width * height * 3) as usize];
-    draw(
-        BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area(),
-        runs,
-    )?;
-    Ok(buffer)
+    render_rgb(&CmcChart(runs), width, height)
 }
 
-/// Writes the chart as PNG (atomically) and SVG next to each other.
+/// Writes the chart as PNG and SVG next to each other, each atomically.
 pub fn write_cmc_plots(png: &Path, svg: &Path, runs: &[MetricsFile]) -> Result<(), String> {
-    let (width, height) = (900, 600);
-    let rgb = render_cmc_rgb(runs, width, height)?;
-    super::figure::write_png(png, width, height, rgb)?;
-    let mut text = String::new();
-    draw(
-        SVGBackend::with_string(&mut text, (width, height)).into_drawing_area(),
-        runs,
-    )?;
-    crate::io::write_atomic(svg, |w| w.write_all(text.as_bytes()))
-        .map_err(|e| format!("{}: {e}", svg.display()))
+    write_chart(png, svg, &CmcChart(runs), (900, 600))
 }

@@ -1,5 +1,6 @@
 //! Result files of an evaluation: metrics JSON, per-query CSV, CMC plots, ranked-list figures.
 
+pub mod chart;
 pub mod cmc_plot;
 mod figure;
 pub mod font;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
+use super::chart::rgb;
 use super::figure::{THUMB_H, THUMB_W, paste, thumbnail, write_png};
 use super::font::{FAMILY, ensure_registered};
 use super::palette::{MATCH, MISMATCH, QUERY};
@@ -127,11 +128,6 @@ pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String
         area.present().map_err(err)?;
     }
     Ok((width, height, canvas))
-}
-
-/// A palette colour for plotters.
-fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
-    RGBColor(r, g, b)
 }
 
 /// Writes rows of ranked lists as one PNG.
