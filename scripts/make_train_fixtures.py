@@ -79,6 +79,7 @@ def main():
     write("optimizers.json", optimizer_cases())
     write("schedules.json", schedule_cases())
     write("batch_norm.json", batch_norm_cases())
+    write("instance_norm.json", instance_norm_cases())
 
 
 def write(name, cases):
@@ -157,6 +158,30 @@ def batch_norm_cases():
         "running_mean": start["running_mean"].tolist(),
         "running_var": start["running_var"].tolist(),
         "steps": steps,
+    }]
+
+
+def instance_norm_cases():
+    """InstanceNorm2d(3, affine=True) as OSNet-IBN uses it: output and the gradients of
+    sum(output × r) with respect to the input, weight and bias."""
+    torch.manual_seed(3)
+    norm = torch.nn.InstanceNorm2d(3, affine=True)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([1.5, 0.5, -1.0]))
+        norm.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    x = (torch.randn(4, 3, 5, 5) * 2 + 0.5).requires_grad_(True)
+    r = torch.randn(4, 3, 5, 5)
+    out = norm(x)
+    (out * r).sum().backward()
+    return [{
+        "weight": norm.weight.detach().tolist(),
+        "bias": norm.bias.detach().tolist(),
+        "input": x.detach().tolist(),
+        "weights": r.tolist(),
+        "output": out.detach().tolist(),
+        "grad_input": x.grad.tolist(),
+        "grad_weight": norm.weight.grad.tolist(),
+        "grad_bias": norm.bias.grad.tolist(),
     }]
 
 

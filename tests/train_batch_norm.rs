@@ -8,16 +8,8 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use reidscope::backend::Precision;
 use reidscope::models::batch_norm::{BatchNorm, BatchNormValues};
-use serde_json::Value;
 
-use common::{cpu_backend, fixture, max_abs, max_abs_diff, wgpu_backend};
-
-fn floats(value: &Value) -> Vec<f32> {
-    match value {
-        Value::Array(items) => items.iter().flat_map(floats).collect(),
-        v => vec![v.as_f64().unwrap() as f32],
-    }
-}
+use common::{cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff, wgpu_backend};
 
 fn values(tensor: Tensor<4>) -> Vec<f32> {
     tensor.to_data().try_to_vec::<f32>().unwrap()
@@ -33,22 +25,24 @@ fn close(got: &[f32], expected: &[f32], tolerance: f32, what: &str) {
 }
 
 fn check(device: &Device, name: &str) {
-    let text = std::fs::read_to_string(fixture("train/batch_norm.json")).unwrap();
-    let all: Value = serde_json::from_str(&text).unwrap();
+    let all = fixture_json("train/batch_norm.json");
     let case = &all["cases"][0];
     let layer = BatchNorm::new(
         &BatchNormValues {
-            gamma: floats(&case["weight"]),
-            beta: floats(&case["bias"]),
-            running_mean: floats(&case["running_mean"]),
-            running_var: floats(&case["running_var"]),
+            gamma: json_floats(&case["weight"]),
+            beta: json_floats(&case["bias"]),
+            running_mean: json_floats(&case["running_mean"]),
+            running_var: json_floats(&case["running_var"]),
             batches_tracked: 0,
         },
         device,
     );
     for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
         let tensor = |key: &str| {
-            Tensor::<4>::from_data(TensorData::new(floats(&step[key]), [4, 3, 5, 5]), device)
+            Tensor::<4>::from_data(
+                TensorData::new(json_floats(&step[key]), [4, 3, 5, 5]),
+                device,
+            )
         };
         let input = tensor("input").require_grad();
         let output = layer.forward_train(input.clone());
@@ -57,32 +51,32 @@ fn check(device: &Device, name: &str) {
         let what = |w: &str| format!("{name} step {}: {w}", i + 1);
         close(
             &values(output),
-            &floats(&step["output"]),
+            &json_floats(&step["output"]),
             1e-5,
             &what("output"),
         );
         let grad_input = input.grad(&gradients).expect("input gradient");
         close(
             &values(grad_input),
-            &floats(&step["grad_input"]),
+            &json_floats(&step["grad_input"]),
             1e-4,
             &what("input gradient"),
         );
         for (param, key) in [(&layer.gamma, "grad_weight"), (&layer.beta, "grad_bias")] {
             let grad = param.grad(&gradients).expect("parameter gradient");
             let grad = grad.to_data().try_to_vec::<f32>().unwrap();
-            close(&grad, &floats(&step[key]), 1e-4, &what(key));
+            close(&grad, &json_floats(&step[key]), 1e-4, &what(key));
         }
         let state = layer.values();
         close(
             &state.running_mean,
-            &floats(&step["running_mean"]),
+            &json_floats(&step["running_mean"]),
             1e-6,
             &what("running mean"),
         );
         close(
             &state.running_var,
-            &floats(&step["running_var"]),
+            &json_floats(&step["running_var"]),
             1e-6,
             &what("running var"),
         );

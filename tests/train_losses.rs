@@ -9,7 +9,7 @@ use reidscope::backend::Precision;
 use reidscope::train::loss::{batch_hard_triplet, cross_entropy};
 use serde_json::Value;
 
-use common::{cpu_backend, fixture, max_abs, max_abs_diff, wgpu_backend};
+use common::{cpu_backend, fixture_json, max_abs, max_abs_diff, wgpu_backend};
 
 /// Row-major values and `[rows, cols]` of a JSON matrix.
 fn matrix(value: &Value) -> (Vec<f32>, [usize; 2]) {
@@ -30,8 +30,7 @@ fn matrix(value: &Value) -> (Vec<f32>, [usize; 2]) {
 /// Checks every fixture case on `device`: the loss within 1e-5 relative and the gradient
 /// within 1e-5 of its largest value.
 fn check_cases(device: &Device, name: &str) {
-    let text = std::fs::read_to_string(fixture("train/losses.json")).unwrap();
-    let cases: Value = serde_json::from_str(&text).unwrap();
+    let cases = fixture_json("train/losses.json");
     for (i, case) in cases["cases"].as_array().unwrap().iter().enumerate() {
         let (inputs, shape) = matrix(&case["inputs"]);
         let labels: Vec<usize> = case["labels"]

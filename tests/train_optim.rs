@@ -9,19 +9,11 @@ use reidscope::train::optimizer::{OptimizerKind, OptimizerSettings};
 use reidscope::train::schedule::{Schedule, Scheduler};
 use serde_json::Value;
 
-use common::{cpu_backend, fixture, max_abs, max_abs_diff};
+use common::{cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff};
 
 fn cases(name: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(fixture(&format!("train/{name}"))).unwrap();
-    let all: Value = serde_json::from_str(&text).unwrap();
+    let all = fixture_json(&format!("train/{name}"));
     all["cases"].as_array().unwrap().clone()
-}
-
-fn floats(value: &Value) -> Vec<f32> {
-    match value {
-        Value::Array(items) => items.iter().flat_map(floats).collect(),
-        v => vec![v.as_f64().unwrap() as f32],
-    }
 }
 
 fn tensor(values: Vec<f32>) -> Tensor<2> {
@@ -35,7 +27,7 @@ fn tensor(values: Vec<f32>) -> Tensor<2> {
 /// the parameters themselves (four units in the last place at their largest value).
 fn check<O: Optimizer>(optimizer: O, case: &Value, name: &str) {
     let lr = case["lr"].as_f64().unwrap();
-    let start = floats(&case["start"]);
+    let start = json_floats(&case["start"]);
     let mut param = tensor(start.clone());
     let mut state = None;
     for (step, (grad, expected)) in case["grads"]
@@ -45,10 +37,10 @@ fn check<O: Optimizer>(optimizer: O, case: &Value, name: &str) {
         .zip(case["params"].as_array().unwrap())
         .enumerate()
     {
-        (param, state) = optimizer.step(lr, param, tensor(floats(grad)), state);
+        (param, state) = optimizer.step(lr, param, tensor(json_floats(grad)), state);
         let got: Vec<f32> = param.to_data().try_to_vec::<f32>().unwrap();
         let update = |p: &[f32]| -> Vec<f32> { p.iter().zip(&start).map(|(a, b)| a - b).collect() };
-        let expected_update = update(&floats(expected));
+        let expected_update = update(&json_floats(expected));
         let error = max_abs_diff(&update(&got), &expected_update);
         let rounding = 4.0 * f32::EPSILON * max_abs(&start);
         assert!(

@@ -91,3 +91,17 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
 }
+
+/// A committed JSON fixture.
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture(name)).expect("fixture exists");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// Every number of a (nested) JSON array, flattened in order, as f32.
+pub fn json_floats(value: &serde_json::Value) -> Vec<f32> {
+    match value {
+        serde_json::Value::Array(items) => items.iter().flat_map(json_floats).collect(),
+        v => vec![v.as_f64().expect("a number") as f32],
+    }
+}
