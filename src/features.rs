@@ -1,9 +1,9 @@
 //! Feature extraction: images → preprocessed batches (rayon, on a producer thread) → model →
 //! one feature row per readable image. Reports progress and can be cancelled between batches.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::cache::{CacheEntry, Chunk};
 use crate::data::image::{ImageError, Preprocess};
 use crate::models::{Model, ModelError};
+use crate::prefetch::prefetch;
 
 /// How far an extraction has come.
 #[derive(Debug, Clone, Copy)]
@@ -95,23 +96,17 @@ pub fn extract(
         complete: true,
         ..Extraction::default()
     };
-    std::thread::scope(|scope| {
-        // Two batches in flight: the next is decoded while the model runs the current one.
-        let (sender, receiver) = mpsc::sync_channel::<Batch>(1);
-        scope.spawn(move || {
-            for chunk in paths.chunks(batch_size) {
-                if cancel.load(Ordering::Relaxed)
-                    || sender.send(prepare_batch(chunk, preprocess)).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let mut done = 0;
-        for batch in receiver {
+    // Two batches in flight: the next is decoded while the model runs the current one.
+    let mut done = 0;
+    let batches = paths
+        .chunks(batch_size)
+        .take_while(|_| !cancel.load(Ordering::Relaxed));
+    let failed = prefetch(
+        batches,
+        |chunk| prepare_batch(chunk, preprocess),
+        |batch| {
             if cancel.load(Ordering::Relaxed) {
-                out.complete = false;
-                break;
+                return ControlFlow::Break(None);
             }
             done += batch.paths.len() + batch.skipped.len();
             out.skipped.extend(batch.skipped);
@@ -122,14 +117,17 @@ pub fn extract(
                     preprocess.height as usize,
                     preprocess.width as usize,
                 ];
-                let rows = model.features(batch.values, shape)?;
+                let rows = match model.features(batch.values, shape) {
+                    Ok(rows) => rows,
+                    Err(e) => return ControlFlow::Break(Some(e)),
+                };
                 if rows.len() != batch.paths.len() * out.dim {
-                    return Err(ModelError::Device(format!(
+                    return ControlFlow::Break(Some(ModelError::Device(format!(
                         "the model returned {} values for {} images of {} features",
                         rows.len(),
                         batch.paths.len(),
                         out.dim
-                    )));
+                    ))));
                 }
                 out.features.extend_from_slice(&rows);
                 out.kept.extend(batch.paths);
@@ -139,12 +137,16 @@ pub fn extract(
                 total: paths.len(),
                 images_per_s: done as f64 / start.elapsed().as_secs_f64().max(1e-9),
             });
-        }
-        if done < paths.len() {
-            out.complete = false;
-        }
-        Ok(out)
-    })
+            ControlFlow::Continue(())
+        },
+    );
+    if let Some(Some(error)) = failed {
+        return Err(error);
+    }
+    if done < paths.len() {
+        out.complete = false;
+    }
+    Ok(out)
 }
 
 /// Like [`extract`], but reads finished chunks of images from `cache` and

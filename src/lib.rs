@@ -11,6 +11,7 @@ pub mod features;
 pub mod io;
 pub mod models;
 pub mod names;
+pub mod prefetch;
 pub mod report;
 pub mod run;
 pub mod train;

@@ -4,6 +4,7 @@
 //! command build on these (the training BatchNorm is in `models::batch_norm`).
 
 pub mod augment;
+pub mod batches;
 pub mod curves;
 pub mod data;
 pub mod history;
