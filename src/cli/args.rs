@@ -2,7 +2,7 @@
 //! evaluation and cache options, each defined once and flattened into every command that
 //! takes it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -49,10 +49,11 @@ impl ModelArgs {
         self.model.context("give --model NAME")
     }
 
-    /// The model and its checkpoint, both of which the command needs.
-    pub fn with_weights(&self) -> Result<(ModelName, &Path)> {
-        let weights = self.weights.as_deref().context("give --weights FILE")?;
-        Ok((self.name()?, weights))
+    /// Checks that both the model and its checkpoint were given, for commands that need both.
+    pub fn require_weights(&self) -> Result<()> {
+        self.name()?;
+        self.weights.as_ref().context("give --weights FILE")?;
+        Ok(())
     }
 
     /// Builds the model on `backend`, from `--weights` or, without it, with random weights.

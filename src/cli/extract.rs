@@ -30,7 +30,7 @@ pub struct ExtractArgs {
 
 /// Runs `reidscope extract`.
 pub fn run(args: ExtractArgs) -> Result<()> {
-    args.model.with_weights()?;
+    args.model.require_weights()?;
     let preprocess = args.inference.input.preprocess()?;
     let images = list_images(&args.images)
         .with_context(|| format!("cannot list images in {}", args.images.display()))?;
