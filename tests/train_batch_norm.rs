@@ -9,20 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use reidscope::backend::Precision;
 use reidscope::models::batch_norm::{BatchNorm, BatchNormValues};
 
-use common::{cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff, wgpu_backend};
-
-fn values(tensor: Tensor<4>) -> Vec<f32> {
-    tensor.to_data().try_to_vec::<f32>().unwrap()
-}
-
-/// `got` within `tolerance` of `expected`'s largest value.
-fn close(got: &[f32], expected: &[f32], tolerance: f32, what: &str) {
-    let error = max_abs_diff(got, expected);
-    assert!(
-        error <= tolerance * max_abs(expected).max(1.0),
-        "{what}: off by {error}"
-    );
-}
+use common::{assert_close, cpu_backend, fixture_json, json_floats, tensor_values, wgpu_backend};
 
 fn check(device: &Device, name: &str) {
     let all = fixture_json("train/batch_norm.json");
@@ -49,32 +36,32 @@ fn check(device: &Device, name: &str) {
         let loss = (output.clone() * tensor("weights")).sum();
         let gradients = loss.backward();
         let what = |w: &str| format!("{name} step {}: {w}", i + 1);
-        close(
-            &values(output),
+        assert_close(
+            &tensor_values(output),
             &json_floats(&step["output"]),
             1e-5,
             &what("output"),
         );
         let grad_input = input.grad(&gradients).expect("input gradient");
-        close(
-            &values(grad_input),
+        assert_close(
+            &tensor_values(grad_input),
             &json_floats(&step["grad_input"]),
             1e-4,
             &what("input gradient"),
         );
         for (param, key) in [(&layer.gamma, "grad_weight"), (&layer.beta, "grad_bias")] {
             let grad = param.grad(&gradients).expect("parameter gradient");
-            let grad = grad.to_data().try_to_vec::<f32>().unwrap();
-            close(&grad, &json_floats(&step[key]), 1e-4, &what(key));
+            let grad = tensor_values(grad);
+            assert_close(&grad, &json_floats(&step[key]), 1e-4, &what(key));
         }
         let state = layer.values();
-        close(
+        assert_close(
             &state.running_mean,
             &json_floats(&step["running_mean"]),
             1e-6,
             &what("running mean"),
         );
-        close(
+        assert_close(
             &state.running_var,
             &json_floats(&step["running_var"]),
             1e-6,

@@ -9,7 +9,7 @@ use burn::nn::InstanceNormConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use reidscope::backend::Precision;
 
-use common::{cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff, wgpu_backend};
+use common::{assert_close, cpu_backend, fixture_json, json_floats, tensor_values, wgpu_backend};
 
 fn check(device: &Device, name: &str) {
     let all = fixture_json("train/instance_norm.json");
@@ -28,20 +28,23 @@ fn check(device: &Device, name: &str) {
     let input = tensor("input").require_grad();
     let output = norm.forward(input.clone());
     let gradients = (output.clone() * tensor("weights")).sum().backward();
-    let read = |t: Tensor<4>| t.to_data().try_to_vec::<f32>().unwrap();
-    let close = |got: &[f32], key: &str, tolerance: f32| {
-        let expected = json_floats(&case[key]);
-        let error = max_abs_diff(got, &expected);
-        assert!(
-            error <= tolerance * max_abs(&expected).max(1.0),
-            "{name}: {key} off by {error}"
+    let close = |got: Vec<f32>, key: &str, tolerance: f32| {
+        assert_close(
+            &got,
+            &json_floats(&case[key]),
+            tolerance,
+            &format!("{name}: {key}"),
         );
     };
-    close(&read(output), "output", 1e-5);
-    close(&read(input.grad(&gradients).unwrap()), "grad_input", 1e-4);
+    close(tensor_values(output), "output", 1e-5);
+    close(
+        tensor_values(input.grad(&gradients).unwrap()),
+        "grad_input",
+        1e-4,
+    );
     for (param, key) in [(&norm.gamma, "grad_weight"), (&norm.beta, "grad_bias")] {
         let grad = param.as_ref().unwrap().grad(&gradients).unwrap();
-        close(&grad.to_data().try_to_vec::<f32>().unwrap(), key, 1e-4);
+        close(tensor_values(grad), key, 1e-4);
     }
 }
 

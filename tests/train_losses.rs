@@ -9,22 +9,15 @@ use reidscope::backend::Precision;
 use reidscope::train::loss::{batch_hard_triplet, cross_entropy};
 use serde_json::Value;
 
-use common::{cpu_backend, fixture_json, max_abs, max_abs_diff, wgpu_backend};
+use common::{
+    cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff, tensor_values, wgpu_backend,
+};
 
 /// Row-major values and `[rows, cols]` of a JSON matrix.
 fn matrix(value: &Value) -> (Vec<f32>, [usize; 2]) {
     let rows = value.as_array().unwrap();
     let cols = rows[0].as_array().unwrap().len();
-    let values = rows
-        .iter()
-        .flat_map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-        })
-        .collect();
-    (values, [rows.len(), cols])
+    (json_floats(value), [rows.len(), cols])
 }
 
 /// Checks every fixture case on `device`: the loss within 1e-5 relative and the gradient
@@ -59,12 +52,11 @@ fn check_cases(device: &Device, name: &str) {
             (value - expected).abs() <= 1e-5 * expected.abs().max(1.0),
             "{name} case {i}: loss {value} vs Torchreid {expected}"
         );
-        let grad = input
-            .grad(&gradients)
-            .expect("the input takes part in the loss")
-            .to_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let grad = tensor_values(
+            input
+                .grad(&gradients)
+                .expect("the input takes part in the loss"),
+        );
         let (expected_grad, _) = matrix(&case["grad"]);
         let error = max_abs_diff(&grad, &expected_grad);
         assert!(

@@ -9,7 +9,7 @@ use reidscope::train::optimizer::{OptimizerKind, OptimizerSettings};
 use reidscope::train::schedule::{Schedule, Scheduler};
 use serde_json::Value;
 
-use common::{cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff};
+use common::{cpu_backend, fixture_json, json_floats, max_abs, max_abs_diff, tensor_values};
 
 fn cases(name: &str) -> Vec<Value> {
     let all = fixture_json(&format!("train/{name}"));
@@ -38,7 +38,7 @@ fn check<O: Optimizer>(optimizer: O, case: &Value, name: &str) {
         .enumerate()
     {
         (param, state) = optimizer.step(lr, param, tensor(json_floats(grad)), state);
-        let got: Vec<f32> = param.to_data().try_to_vec::<f32>().unwrap();
+        let got = tensor_values(param.clone());
         let update = |p: &[f32]| -> Vec<f32> { p.iter().zip(&start).map(|(a, b)| a - b).collect() };
         let expected_update = update(&json_floats(expected));
         let error = max_abs_diff(&update(&got), &expected_update);

@@ -105,3 +105,17 @@ pub fn json_floats(value: &serde_json::Value) -> Vec<f32> {
         v => vec![v.as_f64().expect("a number") as f32],
     }
 }
+
+/// A tensor's values, row-major, as f32.
+pub fn tensor_values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
+    tensor.to_data().try_to_vec::<f32>().expect("float values")
+}
+
+/// Asserts that `got` is within `tolerance` × the largest of `expected` (at least 1) of it.
+pub fn assert_close(got: &[f32], expected: &[f32], tolerance: f32, what: &str) {
+    let error = max_abs_diff(got, expected);
+    assert!(
+        error <= tolerance * max_abs(expected).max(1.0),
+        "{what}: off by {error}"
+    );
+}
