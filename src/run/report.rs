@@ -100,12 +100,11 @@ pub fn write_report(
     options: &ReportOptions,
     on_figure: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), ReportError> {
-    let write = |path: PathBuf| move |source| ReportError::Write { path, source };
-    std::fs::create_dir_all(dir).map_err(write(dir.to_path_buf()))?;
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
     let out = |name: &str| dir.join(name);
     run.metrics
         .write(&out("metrics.json"))
-        .map_err(write(out("metrics.json")))?;
+        .map_err(write_error(&out("metrics.json")))?;
     let names: Vec<String> = run
         .queries
         .iter()
@@ -117,7 +116,7 @@ pub fn write_report(
         &run.query_labels,
         Some(&names),
     )
-    .map_err(write(out("per_query.csv")))?;
+    .map_err(write_error(&out("per_query.csv")))?;
     let mut runs = vec![run.metrics.clone()];
     runs.extend(options.compare.iter().cloned());
     write_cmc_plots(&out("cmc.png"), &out("cmc.svg"), &runs).map_err(|reason| {
@@ -188,11 +187,8 @@ impl Figures<'_> {
         if selected.is_empty() || k == 0 {
             return Ok(());
         }
-        let write = |source| ReportError::Write {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(write)?;
+
+        std::fs::create_dir_all(dir).map_err(write_error(dir))?;
         remove_old_figures(dir)?;
         let done = AtomicUsize::new(0);
         selected.par_iter().try_for_each(|&q| {
@@ -229,16 +225,18 @@ impl Figures<'_> {
     }
 }
 
+/// The error of a failed write (or listing, or removal) of `path`.
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError {
+    let path = path.to_path_buf();
+    move |source| ReportError::Write { path, source }
+}
+
 /// Removes the PNG figures of an earlier run from a `ranked/` folder.
 fn remove_old_figures(dir: &Path) -> Result<(), ReportError> {
-    let failed = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReportError::Write { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(failed(dir))? {
-        let path = entry.map_err(failed(dir))?.path();
+    for entry in std::fs::read_dir(dir).map_err(write_error(dir))? {
+        let path = entry.map_err(write_error(dir))?.path();
         if path.extension().is_some_and(|e| e == "png") {
-            std::fs::remove_file(&path).map_err(failed(&path))?;
+            std::fs::remove_file(&path).map_err(write_error(&path))?;
         }
     }
     Ok(())
