@@ -7,6 +7,7 @@ pub mod cache;
 pub mod data;
 pub mod demo;
 pub mod eval;
+pub mod export;
 pub mod features;
 pub mod io;
 pub mod models;

@@ -28,6 +28,10 @@ enum Command {
     Metrics(cli::metrics::MetricsArgs),
     /// Evaluate a model on a dataset and write a report folder (metrics, CMC plot, ranked lists).
     Eval(cli::eval::EvalCommandArgs),
+    /// Write a model's weights as a Torchreid .pth checkpoint (f32 or f16).
+    Export(cli::export::ExportArgs),
+    /// Train or fine-tune a network with Torchreid's softmax + triplet recipe.
+    Train(Box<cli::train::TrainArgs>),
     /// Write the synthetic demo dataset (Market-1501 layout) for a seed.
     DemoData(cli::demo::DemoDataArgs),
     /// Measure inference throughput (images/s), or with --metrics the evaluation time.
@@ -73,6 +77,8 @@ fn main() -> ExitCode {
         Command::Extract(args) => cli::extract::run(args),
         Command::Metrics(args) => cli::metrics::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Export(args) => cli::export::run(args),
+        Command::Train(args) => cli::train::run(*args),
         Command::DemoData(args) => cli::demo::run(args),
         Command::Bench(args) => cli::bench::run(args),
         Command::Devices => cli::devices::run(),

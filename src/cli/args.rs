@@ -11,7 +11,7 @@ use reidscope::backend::{Backend, DeviceChoice, Precision};
 use reidscope::cache::FeatureCache;
 use reidscope::data::DatasetKind;
 use reidscope::data::image::Preprocess;
-use reidscope::demo::{DEMO_DATASET, DEMO_MODEL, DEMO_WEIGHTS, bundled};
+use reidscope::demo::{DEMO_DATASET, DEMO_INPUT, DEMO_MODEL, DEMO_WEIGHTS, bundled};
 use reidscope::eval::RerankParams;
 use reidscope::eval::{EvalOptions, Metric, Protocol};
 use reidscope::models::{BuildOptions, Model, ModelName};
@@ -73,20 +73,25 @@ impl ModelArgs {
 /// The network's input size.
 #[derive(Args, Clone)]
 pub struct InputArgs {
-    /// Input height.
-    #[arg(long, default_value_t = 256)]
-    pub height: u32,
-    /// Input width.
-    #[arg(long, default_value_t = 128)]
-    pub width: u32,
+    /// Input height [default: 256; the bundled demo model's own size with it].
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Input width [default: 128; the bundled demo model's own size with it].
+    #[arg(long)]
+    pub width: Option<u32>,
 }
 
 impl InputArgs {
-    /// The input size, checked.
+    /// The input size, checked; Torchreid's 256×128 where not given.
     pub fn preprocess(&self) -> Result<Preprocess> {
+        self.preprocess_or(Preprocess::default())
+    }
+
+    /// The input size, checked; `default`'s height and width where not given.
+    pub fn preprocess_or(&self, default: Preprocess) -> Result<Preprocess> {
         let preprocess = Preprocess {
-            height: self.height,
-            width: self.width,
+            height: self.height.unwrap_or(default.height),
+            width: self.width.unwrap_or(default.width),
         };
         if preprocess.is_empty() {
             bail!("--height and --width must be positive");
@@ -206,12 +211,16 @@ impl RunArgs {
             Some(root) => (self.dataset.dataset, root.clone()),
             None => (DatasetKind::Market1501, bundled(DEMO_DATASET)),
         };
+        let mut input = Preprocess::default();
         let source = if self.baseline {
             FeatureSource::ColourHistogram
         } else {
             let (model, weights) = match (self.model.model, &self.model.weights) {
                 (Some(model), Some(weights)) => (model, weights.clone()),
-                (None, None) => (DEMO_MODEL.parse()?, bundled(DEMO_WEIGHTS)),
+                (None, None) => {
+                    input = DEMO_INPUT;
+                    (DEMO_MODEL.parse()?, bundled(DEMO_WEIGHTS))
+                }
                 _ => bail!(
                     "give --model and --weights together (or neither for the bundled model, or --baseline)"
                 ),
@@ -228,7 +237,7 @@ impl RunArgs {
             root,
             source,
             device: self.inference.device,
-            preprocess: self.inference.input.preprocess()?,
+            preprocess: self.inference.input.preprocess_or(input)?,
             batch: self.inference.batch,
             cache: self.cache.folder()?,
             eval: self.eval.options()?,

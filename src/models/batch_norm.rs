@@ -5,13 +5,14 @@
 //! eval mode the running statistics normalise. (burn-nn's `BatchNorm` moves the running
 //! variance towards the biased variance and keeps no count, so it is not used.)
 
-use burn::module::{Module, Param, RunningState};
+use burn::module::{Module, Param, ParamId, RunningState};
 use burn::tensor::module::{batch_norm, batch_norm_train};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// PyTorch's defaults.
 const MOMENTUM: f64 = 0.1;
-const EPSILON: f64 = 1e-5;
+/// PyTorch's epsilon for BatchNorm (and InstanceNorm).
+pub const EPSILON: f64 = 1e-5;
 
 /// A BatchNorm layer over the channels (dimension 1) of its input.
 #[derive(Module, Debug)]
@@ -43,17 +44,50 @@ pub struct BatchNormValues {
     pub batches_tracked: u64,
 }
 
+/// The ids of a layer's running statistics (Burn does not expose them once they are made).
+#[derive(Debug, Clone, Copy)]
+pub struct RunningIds {
+    /// `running_mean`.
+    pub mean: ParamId,
+    /// `running_var`.
+    pub var: ParamId,
+    /// `num_batches_tracked`.
+    pub batches: ParamId,
+}
+
+impl Default for RunningIds {
+    fn default() -> Self {
+        Self {
+            mean: ParamId::new(),
+            var: ParamId::new(),
+            batches: ParamId::new(),
+        }
+    }
+}
+
 impl BatchNorm {
     /// A layer holding `values`, on `device`.
     pub fn new(values: &BatchNormValues, device: &Device) -> BatchNorm {
+        Self::with_running_ids(values, device, RunningIds::default())
+    }
+
+    /// A layer holding `values`, on `device`, whose running statistics carry `ids`.
+    pub fn with_running_ids(
+        values: &BatchNormValues,
+        device: &Device,
+        ids: RunningIds,
+    ) -> BatchNorm {
         let vector =
             |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), device);
         BatchNorm {
             gamma: Param::from_tensor(vector(&values.gamma)),
             beta: Param::from_tensor(vector(&values.beta)),
-            running_mean: RunningState::new(vector(&values.running_mean)),
-            running_var: RunningState::new(vector(&values.running_var)),
-            batches_tracked: RunningState::new(vector(&[values.batches_tracked as f32])),
+            running_mean: RunningState::with_id(ids.mean, vector(&values.running_mean)),
+            running_var: RunningState::with_id(ids.var, vector(&values.running_var)),
+            batches_tracked: RunningState::with_id(
+                ids.batches,
+                vector(&[values.batches_tracked as f32]),
+            ),
         }
     }
 

@@ -155,6 +155,33 @@ impl Checkpoint {
         Ok(values)
     }
 
+    /// Reads the batch count under `key` (an integer scalar such as `num_batches_tracked`), if
+    /// the checkpoint has one; marks it used.
+    pub fn read_count(&mut self, key: &str) -> Result<Option<u64>, ModelError> {
+        let Some(tensor) = self.tensors.get(key) else {
+            return Ok(None);
+        };
+        let bad = |reason: String| ModelError::Read {
+            file: self.path.clone(),
+            reason: format!("tensor '{key}': {reason}"),
+        };
+        if tensor.shape().iter().product::<usize>() != 1 {
+            return Err(bad(format!(
+                "shape {:?}, expected one count",
+                tensor.shape()
+            )));
+        }
+        let bytes = tensor.read().map_err(|e| bad(e.to_string()))?;
+        let count = match (tensor.dtype(), bytes.as_slice()) {
+            (DType::I64, &[a, b, c, d, e, f, g, h]) => i64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            (DType::I32, &[a, b, c, d]) => i64::from(i32::from_le_bytes([a, b, c, d])),
+            (dtype, _) => return Err(bad(format!("dtype {dtype:?}, expected an integer count"))),
+        };
+        let count = u64::try_from(count).map_err(|_| bad(format!("negative count {count}")))?;
+        self.used.insert(key.to_string());
+        Ok(Some(count))
+    }
+
     /// Stored keys no call to [`read_f32`](Self::read_f32) has asked for, sorted.
     pub fn unused_keys(&self) -> Vec<&String> {
         self.tensors

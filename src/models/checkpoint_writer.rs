@@ -26,6 +26,8 @@ pub enum TensorValues {
     F16(Vec<f16>),
     /// int64 (`torch.LongStorage`), e.g. `num_batches_tracked`.
     I64(Vec<i64>),
+    /// uint8 (`torch.ByteStorage`): opaque bytes.
+    U8(Vec<u8>),
 }
 
 impl TensorValues {
@@ -34,6 +36,7 @@ impl TensorValues {
             TensorValues::F32(v) => v.len(),
             TensorValues::F16(v) => v.len(),
             TensorValues::I64(v) => v.len(),
+            TensorValues::U8(v) => v.len(),
         }
     }
 
@@ -43,6 +46,7 @@ impl TensorValues {
             TensorValues::F32(_) => "FloatStorage",
             TensorValues::F16(_) => "HalfStorage",
             TensorValues::I64(_) => "LongStorage",
+            TensorValues::U8(_) => "ByteStorage",
         }
     }
 
@@ -52,6 +56,7 @@ impl TensorValues {
             TensorValues::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorValues::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorValues::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorValues::U8(v) => v.clone(),
         }
     }
 }

@@ -61,9 +61,10 @@ pub struct Planes {
 }
 
 impl Planes {
-    /// Whether `x` is an f32 tensor on the CPU backend: the tensors these kernels are for.
+    /// Whether `x` is a plain (non-autodiff) f32 tensor on the CPU backend: the tensors these
+    /// kernels are for.
     pub fn apply_to(x: &Tensor<4>) -> bool {
-        x.dtype() == DType::F32 && x.device() == Device::flex()
+        x.dtype() == DType::F32 && !x.is_autodiff() && x.device() == Device::flex()
     }
 
     /// Takes the values of `x`, a tensor [`Planes::apply_to`] accepts, out of Burn.

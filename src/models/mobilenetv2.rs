@@ -2,10 +2,15 @@
 //! pytorch-mobilenet-v2's (`features.N.conv.*`), which has no expansion conv in its first
 //! bottleneck. Both return the 1280-d mean of the last 1×1 conv + BN + ReLU6 map.
 
+use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::models::conv_spec::ConvSpec;
+use crate::models::cpu_kernels::Activation;
 use crate::models::error::ModelError;
-use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool};
+use crate::models::layers::{ConvBn, Mode};
+use crate::models::ops::global_avg_pool;
+use crate::models::params::ParamLoader;
 
 /// Inverted-residual settings `(expansion t, output channels c, repeats n, first stride s)`.
 const SETTINGS: [(usize, usize, usize, usize); 7] = [
@@ -30,17 +35,17 @@ pub enum Graph {
 }
 
 /// One inverted-residual block.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 struct InvertedResidual {
-    expand: Option<Conv>,
-    depthwise: Conv,
-    project: Conv,
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
     residual: bool,
 }
 
 impl InvertedResidual {
     fn load(
-        loader: &mut Loader,
+        loader: &mut ParamLoader,
         graph: Graph,
         index: usize,
         (in_c, out_c, t, stride): (usize, usize, usize, usize),
@@ -96,12 +101,13 @@ impl InvertedResidual {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         let m = match &self.expand {
-            Some(expand) => expand.forward_relu6(x.clone()),
+            Some(expand) => expand.forward(x.clone(), mode, Activation::Relu6),
             None => x.clone(),
         };
-        let m = self.project.forward(self.depthwise.forward_relu6(m));
+        let m = self.depthwise.forward(m, mode, Activation::Relu6);
+        let m = self.project.forward(m, mode, Activation::Identity);
         if self.residual { x + m } else { m }
     }
 }
@@ -119,16 +125,16 @@ fn torchreid_block_key(index: usize) -> String {
 }
 
 /// MobileNetV2 x1.0 feature extractor.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub struct MobileNetV2 {
-    stem: Conv,
+    stem: ConvBn,
     blocks: Vec<InvertedResidual>,
-    head: Conv,
+    head: ConvBn,
 }
 
 impl MobileNetV2 {
     /// Builds the network with the key names of `graph`.
-    pub fn load(loader: &mut Loader, graph: Graph) -> Result<Self, ModelError> {
+    pub fn load(loader: &mut ParamLoader, graph: Graph) -> Result<Self, ModelError> {
         let stem_spec = ConvSpec::new(3, STEM_CHANNELS, 3).stride(2);
         let stem = match graph {
             Graph::Torchreid => loader.conv_bn("conv1.conv", "conv1.bn", stem_spec)?,
@@ -159,10 +165,13 @@ impl MobileNetV2 {
         Ok(Self { stem, blocks, head })
     }
 
-    /// Eval-mode forward pass: `[n, 3, h, w] → [n, 1280]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.stem.forward_relu6(x);
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        global_avg_pool(self.head.forward_relu6(x))
+    /// Forward pass `[n, 3, h, w] → [n, 1280]`: the pooled features.
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = self.stem.forward(x, mode, Activation::Relu6);
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, block| block.forward(x, mode));
+        global_avg_pool(self.head.forward(x, mode, Activation::Relu6))
     }
 }

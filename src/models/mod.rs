@@ -6,13 +6,20 @@
 pub mod batch_norm;
 pub mod checkpoint;
 pub mod checkpoint_writer;
+mod conv_spec;
 mod cpu_kernels;
 mod error;
+mod folded;
 mod layers;
 mod mobilenetv2;
 mod name;
+mod network;
+mod ops;
 mod osnet;
+mod params;
 mod resnet;
+pub mod state;
+mod trainable;
 pub mod weights;
 
 use std::path::Path;
@@ -22,31 +29,22 @@ use burn::tensor::{Tensor, TensorData};
 use crate::backend::Backend;
 use checkpoint::Checkpoint;
 pub use error::ModelError;
-use layers::Loader;
+use folded::FoldTarget;
+pub use layers::Mode;
 pub use name::ModelName;
+pub use network::{Architecture, BuildOptions, Network};
+use params::ParamLoader;
+use state::{StateDict, StateKeys};
+pub use trainable::{Trainable, TrainableModel};
 pub use weights::{RandomWeights, WeightSource};
 
-/// Options that change a network's graph but are not visible in its weights.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BuildOptions {
-    /// Stride of ResNet-50's last stage (1 or 2). `None`: 1 for triplet-baseline checkpoints,
-    /// 2 otherwise (Torchreid's and torchvision's default).
-    pub last_stride: Option<usize>,
-}
-
-/// A built network, ready for eval-mode inference.
+/// A built network, ready for eval-mode inference through its folded layers.
 #[derive(Debug)]
 pub struct Model {
     name: ModelName,
     network: Network,
+    keys: StateKeys,
     backend: Backend,
-}
-
-#[derive(Debug)]
-enum Network {
-    OsNet(Box<osnet::OsNet>),
-    ResNet(Box<resnet::ResNet50>),
-    MobileNetV2(Box<mobilenetv2::MobileNetV2>),
 }
 
 impl Model {
@@ -58,19 +56,8 @@ impl Model {
         backend: &Backend,
     ) -> Result<Self, ModelError> {
         let mut checkpoint = Checkpoint::open(weights)?;
-        let last_stride = options.last_stride.unwrap_or(
-            if checkpoint.container() == checkpoint::Container::TripletBaseline {
-                1
-            } else {
-                2
-            },
-        );
-        let mobilenet_graph = if checkpoint.contains("features.0.0.weight") {
-            mobilenetv2::Graph::Tonylins
-        } else {
-            mobilenetv2::Graph::Torchreid
-        };
-        Self::build(name, &mut checkpoint, last_stride, mobilenet_graph, backend)
+        let architecture = Architecture::of_checkpoint(name, &checkpoint, options)?;
+        Self::build(architecture, &mut checkpoint, backend)
     }
 
     /// Builds `name` from the checkpoint at `weights`, or with random weights (seed 0) when
@@ -89,44 +76,24 @@ impl Model {
 
     /// Builds `name` with seeded random weights (for benchmarks).
     pub fn random(name: ModelName, seed: u64, backend: &Backend) -> Result<Self, ModelError> {
-        Self::build(
-            name,
-            &mut RandomWeights::new(seed),
-            2,
-            mobilenetv2::Graph::Torchreid,
-            backend,
-        )
+        let architecture = Architecture::new(name, BuildOptions::default())?;
+        Self::build(architecture, &mut RandomWeights::new(seed), backend)
     }
 
-    fn build(
-        name: ModelName,
+    /// Builds `architecture` from `source` for inference on `backend`.
+    pub fn build(
+        architecture: Architecture,
         source: &mut dyn WeightSource,
-        last_stride: usize,
-        mobilenet_graph: mobilenetv2::Graph,
         backend: &Backend,
     ) -> Result<Self, ModelError> {
-        if !(1..=2).contains(&last_stride) {
-            return Err(ModelError::InvalidOption(format!(
-                "--last-stride must be 1 or 2, got {last_stride}"
-            )));
-        }
-        let mut loader = Loader::new(source, backend);
-        let network = match name {
-            ModelName::Resnet50 => {
-                Network::ResNet(Box::new(resnet::ResNet50::load(&mut loader, last_stride)?))
-            }
-            ModelName::Mobilenetv2X1_0 => Network::MobileNetV2(Box::new(
-                mobilenetv2::MobileNetV2::load(&mut loader, mobilenet_graph)?,
-            )),
-            osnet_name => Network::OsNet(Box::new(osnet::OsNet::load(
-                &mut loader,
-                osnet::Variant::of(osnet_name),
-            )?)),
-        };
+        let mut loader = ParamLoader::new(source, &backend.device, Some(FoldTarget::new(backend)));
+        let network = architecture.build(&mut loader)?;
+        let keys = loader.into_keys();
         source.finish()?;
         Ok(Self {
-            name,
+            name: architecture.name,
             network,
+            keys,
             backend: backend.clone(),
         })
     }
@@ -134,6 +101,11 @@ impl Model {
     /// The model's name.
     pub fn name(&self) -> ModelName {
         self.name
+    }
+
+    /// The network's values under their PyTorch keys (as loaded, before folding).
+    pub fn state(&self) -> Result<StateDict, ModelError> {
+        self.keys.read(&self.network)
     }
 
     /// The backend the model runs on.
@@ -149,11 +121,7 @@ impl Model {
         let input: Tensor<4> = Tensor::from_data(TensorData::new(batch, shape), (device, dtype));
         // On a worker of the thread pool, so the backend's parallel loops start without a
         // hand-off from the calling thread for every layer.
-        let output = rayon::scope(|_| match &self.network {
-            Network::OsNet(net) => net.forward(input),
-            Network::ResNet(net) => net.forward(input),
-            Network::MobileNetV2(net) => net.forward(input),
-        });
+        let output = rayon::scope(|_| self.network.forward(input, Mode::Eval));
         let data = output
             .try_into_data()
             .map_err(|e| ModelError::Device(format!("{e:?}")))?;

@@ -1,13 +1,15 @@
 //! OSNet (Zhou et al., ICCV 2019) and its IBN and AIN variants, as Torchreid defines them.
 
+use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::models::conv_spec::ConvSpec;
+use crate::models::cpu_kernels::Activation;
 use crate::models::error::ModelError;
-use crate::models::layers::{
-    Conv, ConvSpec, InstanceNorm, Linear, Loader, avg_pool_2x2, global_avg_pool, relu, sigmoid,
-    stem_max_pool,
-};
+use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear, Mode};
 use crate::models::name::ModelName;
+use crate::models::ops::{avg_pool_2x2, global_avg_pool, relu, sigmoid, stem_max_pool};
+use crate::models::params::ParamLoader;
 
 /// Output length of every OSNet's fc layer.
 const FEATURE_DIM: usize = 512;
@@ -54,14 +56,14 @@ impl Variant {
 }
 
 /// Lightweight 3×3 convolution: 1×1 linear, then depthwise 3×3 + BN + ReLU.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 struct LightConv {
     pointwise: Conv,
-    depthwise: Conv,
+    depthwise: ConvBn,
 }
 
 impl LightConv {
-    fn load(loader: &mut Loader, key: &str, channels: usize) -> Result<Self, ModelError> {
+    fn load(loader: &mut ParamLoader, key: &str, channels: usize) -> Result<Self, ModelError> {
         Ok(Self {
             pointwise: loader.conv(
                 &format!("{key}.conv1"),
@@ -76,20 +78,21 @@ impl LightConv {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.depthwise.forward_relu(self.pointwise.forward(x))
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let y = self.pointwise.forward(x, mode);
+        self.depthwise.forward(y, mode, Activation::Relu)
     }
 }
 
 /// The channel gate shared by an OSBlock's streams.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 struct ChannelGate {
     fc1: Linear,
     fc2: Linear,
 }
 
 impl ChannelGate {
-    fn load(loader: &mut Loader, key: &str, channels: usize) -> Result<Self, ModelError> {
+    fn load(loader: &mut ParamLoader, key: &str, channels: usize) -> Result<Self, ModelError> {
         let reduced = channels / 16;
         Ok(Self {
             fc1: loader.pointwise_as_linear(&format!("{key}.fc1"), channels, reduced)?,
@@ -97,29 +100,56 @@ impl ChannelGate {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         let [n, c, _, _] = x.dims();
         let pooled = global_avg_pool(x.clone());
-        let gates = sigmoid(self.fc2.forward(relu(self.fc1.forward(pooled))));
+        let hidden = self.fc1.forward_relu(pooled, mode);
+        let gates = sigmoid(self.fc2.forward(hidden, mode));
         x * gates.reshape([n, c, 1, 1])
     }
 }
 
 /// Omni-scale residual block.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 struct OsBlock {
-    conv1: Conv,
+    conv1: ConvBn,
     streams: Vec<Vec<LightConv>>,
     gate: ChannelGate,
-    conv3: Conv,
-    in_residual: Option<InstanceNorm>,
-    downsample: Option<Conv>,
+    conv3: NormedConv,
+    downsample: Option<ConvBn>,
     in_after_add: Option<InstanceNorm>,
+}
+
+/// A convolution followed by BatchNorm, or (where IBN and AIN put InstanceNorm) by
+/// InstanceNorm.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a few dozen per network, built once
+enum NormedConv {
+    Batch(ConvBn),
+    Instance(ConvIn),
+}
+
+/// A convolution without BatchNorm, then InstanceNorm.
+#[derive(Module, Debug)]
+struct ConvIn {
+    conv: Conv,
+    norm: InstanceNorm,
+}
+
+impl NormedConv {
+    fn forward(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
+        match self {
+            NormedConv::Batch(conv) => conv.forward(x, mode, act),
+            NormedConv::Instance(ConvIn { conv, norm }) => {
+                norm.forward(conv.forward(x, mode), mode, act)
+            }
+        }
+    }
 }
 
 impl OsBlock {
     fn load(
-        loader: &mut Loader,
+        loader: &mut ParamLoader,
         key: &str,
         in_channels: usize,
         out_channels: usize,
@@ -147,20 +177,17 @@ impl OsBlock {
         let gate = ChannelGate::load(loader, &format!("{key}.gate"), mid)?;
         let conv3_spec = ConvSpec::new(mid, out_channels, 1);
         let ain_in = norm == Norm::Ain && block_in;
-        let (conv3, in_residual) = if ain_in {
-            (
-                loader.conv(&format!("{key}.conv3.conv"), conv3_spec, false)?,
-                Some(loader.instance_norm(&format!("{key}.IN"), out_channels)?),
-            )
+        let conv3 = if ain_in {
+            NormedConv::Instance(ConvIn {
+                conv: loader.conv(&format!("{key}.conv3.conv"), conv3_spec, false)?,
+                norm: loader.instance_norm(&format!("{key}.IN"), out_channels)?,
+            })
         } else {
-            (
-                loader.conv_bn(
-                    &format!("{key}.conv3.conv"),
-                    &format!("{key}.conv3.bn"),
-                    conv3_spec,
-                )?,
-                None,
-            )
+            NormedConv::Batch(loader.conv_bn(
+                &format!("{key}.conv3.conv"),
+                &format!("{key}.conv3.bn"),
+                conv3_spec,
+            )?)
         };
         let downsample = if in_channels != out_channels {
             Some(loader.conv_bn(
@@ -181,34 +208,32 @@ impl OsBlock {
             streams,
             gate,
             conv3,
-            in_residual,
             downsample,
             in_after_add,
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x1 = relu(self.conv1.forward(x.clone()));
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let x1 = self.conv1.forward(x.clone(), mode, Activation::Relu);
         let x2 = self
             .streams
             .iter()
             .map(|stream| {
-                let y = stream.iter().fold(x1.clone(), |y, layer| layer.forward(y));
-                self.gate.forward(y)
+                let y = stream
+                    .iter()
+                    .fold(x1.clone(), |y, layer| layer.forward(y, mode));
+                self.gate.forward(y, mode)
             })
             .reduce(|a, b| a + b)
             .expect("an OSBlock has streams");
-        let mut x3 = self.conv3.forward(x2);
-        if let Some(norm) = &self.in_residual {
-            x3 = norm.forward(x3);
-        }
+        let x3 = self.conv3.forward(x2, mode, Activation::Identity);
         let identity = match &self.downsample {
-            Some(down) => down.forward(x),
+            Some(down) => down.forward(x, mode, Activation::Identity),
             None => x,
         };
         let out = x3 + identity;
         match &self.in_after_add {
-            Some(norm) => norm.forward_relu(out),
+            Some(norm) => norm.forward(out, mode, Activation::Relu),
             None => relu(out),
         }
     }
@@ -225,48 +250,45 @@ fn stream_layer_key(key: &str, norm: Norm, t: usize, i: usize) -> String {
 }
 
 /// Conv1x1 + BN + ReLU followed by 2×2 average pooling, between stages.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 struct Transition {
-    conv: Conv,
+    conv: ConvBn,
 }
 
 impl Transition {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        avg_pool_2x2(relu(self.conv.forward(x)))
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        avg_pool_2x2(self.conv.forward(x, mode, Activation::Relu))
     }
 }
 
-/// The stem's normalisation: BatchNorm (folded into the conv) or InstanceNorm.
-#[derive(Debug)]
-struct Stem {
-    conv: Conv,
-    instance_norm: Option<InstanceNorm>,
+/// One stage: two OSBlocks, then (except the last) a transition.
+#[derive(Module, Debug)]
+struct Stage {
+    blocks: Vec<OsBlock>,
+    transition: Option<Transition>,
 }
 
 /// A whole OSNet.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub struct OsNet {
-    stem: Stem,
-    stages: Vec<(Vec<OsBlock>, Option<Transition>)>,
-    conv5: Conv,
+    stem: NormedConv,
+    stages: Vec<Stage>,
+    conv5: ConvBn,
     fc: Linear,
 }
 
 impl OsNet {
     /// Builds the network of `variant` with Torchreid's key names.
-    pub fn load(loader: &mut Loader, variant: Variant) -> Result<Self, ModelError> {
+    pub fn load(loader: &mut ParamLoader, variant: Variant) -> Result<Self, ModelError> {
         let ch = variant.channels;
         let stem_spec = ConvSpec::new(3, ch[0], 7).stride(2);
         let stem = if variant.norm == Norm::Batch {
-            Stem {
-                conv: loader.conv_bn("conv1.conv", "conv1.bn", stem_spec)?,
-                instance_norm: None,
-            }
+            NormedConv::Batch(loader.conv_bn("conv1.conv", "conv1.bn", stem_spec)?)
         } else {
-            Stem {
+            NormedConv::Instance(ConvIn {
                 conv: loader.conv("conv1.conv", stem_spec, false)?,
-                instance_norm: Some(loader.instance_norm("conv1.bn", ch[0])?),
-            }
+                norm: loader.instance_norm("conv1.bn", ch[0])?,
+            })
         };
 
         let mut stages = Vec::with_capacity(3);
@@ -306,7 +328,7 @@ impl OsNet {
             } else {
                 None
             };
-            stages.push((blocks, transition));
+            stages.push(Stage { blocks, transition });
         }
         let conv5 = loader.conv_bn("conv5.conv", "conv5.bn", ConvSpec::new(ch[3], ch[3], 1))?;
         let fc = loader.linear_bn("fc.0", "fc.1", ch[3], FEATURE_DIM)?;
@@ -318,21 +340,19 @@ impl OsNet {
         })
     }
 
-    /// Eval-mode forward pass: `[n, 3, h, w] → [n, 512]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = stem_max_pool(match &self.stem.instance_norm {
-            Some(norm) => norm.forward_relu(self.stem.conv.forward(x)),
-            None => self.stem.conv.forward_relu(x),
-        });
-        for (blocks, transition) in &self.stages {
-            for block in blocks {
-                x = block.forward(x);
+    /// Forward pass `[n, 3, h, w] → [n, 512]`: the features after the fc block, which
+    /// Torchreid returns in eval mode and pairs with the logits in train mode.
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let mut x = stem_max_pool(self.stem.forward(x, mode, Activation::Relu));
+        for stage in &self.stages {
+            for block in &stage.blocks {
+                x = block.forward(x, mode);
             }
-            if let Some(transition) = transition {
-                x = transition.forward(x);
+            if let Some(transition) = &stage.transition {
+                x = transition.forward(x, mode);
             }
         }
-        let x = relu(self.conv5.forward(x));
-        relu(self.fc.forward(global_avg_pool(x)))
+        let x = self.conv5.forward(x, mode, Activation::Relu);
+        self.fc.forward_relu(global_avg_pool(x), mode)
     }
 }

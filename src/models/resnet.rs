@@ -1,10 +1,15 @@
 //! ResNet-50 as in torchvision / Torchreid (stride on the 3×3 conv), returning the 2048-d
 //! globally pooled feature map.
 
+use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::models::conv_spec::ConvSpec;
+use crate::models::cpu_kernels::Activation;
 use crate::models::error::ModelError;
-use crate::models::layers::{Conv, ConvSpec, Loader, global_avg_pool, relu, stem_max_pool};
+use crate::models::layers::{ConvBn, Mode};
+use crate::models::ops::{global_avg_pool, relu, stem_max_pool};
+use crate::models::params::ParamLoader;
 
 /// Blocks per stage of ResNet-50.
 const STAGE_BLOCKS: [usize; 4] = [3, 4, 6, 3];
@@ -12,24 +17,24 @@ const STAGE_BLOCKS: [usize; 4] = [3, 4, 6, 3];
 const EXPANSION: usize = 4;
 
 /// A bottleneck residual block.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 struct Bottleneck {
-    conv1: Conv,
-    conv2: Conv,
-    conv3: Conv,
-    downsample: Option<Conv>,
+    conv1: ConvBn,
+    conv2: ConvBn,
+    conv3: ConvBn,
+    downsample: Option<ConvBn>,
 }
 
 impl Bottleneck {
     fn load(
-        loader: &mut Loader,
+        loader: &mut ParamLoader,
         key: &str,
         in_channels: usize,
         width: usize,
         stride: usize,
     ) -> Result<Self, ModelError> {
         let out_channels = width * EXPANSION;
-        let conv_bn = |loader: &mut Loader, n: usize, spec: ConvSpec| {
+        let conv_bn = |loader: &mut ParamLoader, n: usize, spec: ConvSpec| {
             loader.conv_bn(&format!("{key}.conv{n}"), &format!("{key}.bn{n}"), spec)
         };
         let conv1 = conv_bn(loader, 1, ConvSpec::new(in_channels, width, 1))?;
@@ -52,12 +57,12 @@ impl Bottleneck {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.conv1.forward(x.clone()));
-        let out = relu(self.conv2.forward(out));
-        let out = self.conv3.forward(out);
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let out = self.conv1.forward(x.clone(), mode, Activation::Relu);
+        let out = self.conv2.forward(out, mode, Activation::Relu);
+        let out = self.conv3.forward(out, mode, Activation::Identity);
         let identity = match &self.downsample {
-            Some(down) => down.forward(x),
+            Some(down) => down.forward(x, mode, Activation::Identity),
             None => x,
         };
         relu(out + identity)
@@ -65,16 +70,16 @@ impl Bottleneck {
 }
 
 /// ResNet-50 feature extractor.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub struct ResNet50 {
-    stem: Conv,
+    stem: ConvBn,
     blocks: Vec<Bottleneck>,
 }
 
 impl ResNet50 {
     /// Builds the network; `last_stride` is the stride of `layer4` (2 in torchvision, 1 in the
     /// triplet-loss baseline).
-    pub fn load(loader: &mut Loader, last_stride: usize) -> Result<Self, ModelError> {
+    pub fn load(loader: &mut ParamLoader, last_stride: usize) -> Result<Self, ModelError> {
         let stem = loader.conv_bn("conv1", "bn1", ConvSpec::new(3, 64, 7).stride(2))?;
         let mut blocks = Vec::new();
         let mut in_channels = 64;
@@ -95,10 +100,13 @@ impl ResNet50 {
         Ok(Self { stem, blocks })
     }
 
-    /// Eval-mode forward pass: `[n, 3, h, w] → [n, 2048]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = stem_max_pool(self.stem.forward_relu(x));
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+    /// Forward pass `[n, 3, h, w] → [n, 2048]`: the pooled features.
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = stem_max_pool(self.stem.forward(x, mode, Activation::Relu));
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, block| block.forward(x, mode));
         global_avg_pool(x)
     }
 }

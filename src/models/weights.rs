@@ -9,6 +9,18 @@ pub trait WeightSource {
     /// row-major order; fails unless it exists with exactly `shape`.
     fn take(&mut self, key: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError>;
 
+    /// The batch count stored under `key` (`num_batches_tracked`), if the source has one.
+    fn take_count(&mut self, key: &str) -> Result<Option<u64>, ModelError> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// The shape of the tensor under `key`, if the source holds one (random sources hold none).
+    fn shape_of(&self, key: &str) -> Option<Vec<usize>> {
+        let _ = key;
+        None
+    }
+
     /// Called once the network is built: fails on stored parameters the network did not use.
     fn finish(&mut self) -> Result<(), ModelError>;
 }
@@ -19,6 +31,14 @@ const BOOKKEEPING_SUFFIXES: [&str; 1] = ["num_batches_tracked"];
 impl WeightSource for Checkpoint {
     fn take(&mut self, key: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
         self.read_f32(key, shape)
+    }
+
+    fn take_count(&mut self, key: &str) -> Result<Option<u64>, ModelError> {
+        self.read_count(key)
+    }
+
+    fn shape_of(&self, key: &str) -> Option<Vec<usize>> {
+        Checkpoint::shape_of(self, key)
     }
 
     fn finish(&mut self) -> Result<(), ModelError> {

@@ -13,7 +13,7 @@ use crate::backend::{
 use crate::baseline::extract_histograms;
 use crate::cache::{CacheKey, FeatureCache};
 use crate::data::image::{ImageError, Preprocess};
-use crate::data::{DataError, Dataset, DatasetKind, Sample, load_dataset};
+use crate::data::{DataError, Dataset, DatasetKind, Sample, Split, load_dataset};
 use crate::eval::{Distances, EvalError, EvalOptions, Evaluation, Label, evaluate};
 use crate::features::{ExtractOptions, Extraction, Progress, extract, extract_cached};
 use crate::models::{BuildOptions, Model, ModelError, ModelName};
@@ -210,12 +210,7 @@ pub fn execute(
     on_stage(Stage::Preparing);
     let dataset = load_dataset(spec.kind, &spec.root)?;
     let split = &dataset.split;
-    let images: Vec<PathBuf> = split
-        .query
-        .iter()
-        .chain(&split.gallery)
-        .map(|s| s.path.clone())
-        .collect();
+    let images = split_images(split);
     let extraction = match &spec.source {
         FeatureSource::ColourHistogram => extract_histograms(&images),
         FeatureSource::Network(net) => extract_network(spec, net, &images, on_stage, cancel)?,
@@ -223,8 +218,44 @@ pub fn execute(
     if !extraction.complete {
         return Err(RunError::Cancelled);
     }
-    let (queries, query_features) = rows_of(&split.query, &extraction);
-    let (gallery, gallery_features) = rows_of(&split.gallery, &extraction);
+    let scored = score_split(split, &extraction, spec, on_stage, cancel)?;
+    Ok(Run {
+        spec: spec.clone(),
+        dataset,
+        queries: scored.queries,
+        gallery: scored.gallery,
+        query_labels: scored.query_labels,
+        gallery_labels: scored.gallery_labels,
+        distances: scored.scores.distances,
+        evaluation: scored.scores.evaluation,
+        metrics: scored.scores.metrics,
+        skipped: extraction.skipped,
+        gallery_features: scored.gallery_features,
+        feature_dim: extraction.dim,
+    })
+}
+
+/// A split's extracted features, scored.
+struct ScoredSplit {
+    queries: Vec<Sample>,
+    gallery: Vec<Sample>,
+    query_labels: Vec<Label>,
+    gallery_labels: Vec<Label>,
+    gallery_features: Vec<f32>,
+    scores: Scores,
+}
+
+/// Scores the query and gallery samples of `split` that have a row in `extraction`, with the
+/// distance, protocol and device of `spec`.
+fn score_split(
+    split: &Split,
+    extraction: &Extraction,
+    spec: &RunSpec,
+    on_stage: &mut dyn FnMut(Stage),
+    cancel: &AtomicBool,
+) -> Result<ScoredSplit, RunError> {
+    let (queries, query_features) = rows_of(&split.query, extraction);
+    let (gallery, gallery_features) = rows_of(&split.gallery, extraction);
     let labels = |samples: &[Sample]| -> Vec<Label> {
         samples
             .iter()
@@ -235,12 +266,7 @@ pub fn execute(
             .collect()
     };
     let (query_labels, gallery_labels) = (labels(&queries), labels(&gallery));
-    let Scores {
-        distances,
-        evaluation,
-        metrics,
-        ..
-    } = score(
+    let scores = score(
         FeatureRows {
             query: &query_features,
             gallery: &gallery_features,
@@ -253,20 +279,50 @@ pub fn execute(
         on_stage,
         cancel,
     )?;
-    Ok(Run {
-        spec: spec.clone(),
-        dataset,
+    Ok(ScoredSplit {
         queries,
         gallery,
         query_labels,
         gallery_labels,
-        distances,
-        evaluation,
-        metrics,
-        skipped: extraction.skipped,
         gallery_features,
-        feature_dim: extraction.dim,
+        scores,
     })
+}
+
+/// Scores `model` on `dataset`'s query and gallery as `eval` would with `spec`'s settings
+/// (its feature source names the run; no cache): what training reports between epochs.
+pub fn score_model(
+    model: &Model,
+    dataset: &Dataset,
+    spec: &RunSpec,
+    on_stage: &mut dyn FnMut(Stage),
+    cancel: &AtomicBool,
+) -> Result<Scores, RunError> {
+    let split = &dataset.split;
+    let images = split_images(split);
+    let options = ExtractOptions {
+        batch_size: spec.batch,
+        preprocess: spec.preprocess,
+    };
+    let mut on_progress = |p: Progress| on_stage(Stage::Extracting(p));
+    let mut extraction = extract(model, &images, options, &mut on_progress, cancel)?;
+    if !extraction.complete {
+        return Err(RunError::Cancelled);
+    }
+    if !extraction.skipped.is_empty() {
+        return Err(RunError::Image(extraction.skipped.swap_remove(0)));
+    }
+    Ok(score_split(split, &extraction, spec, on_stage, cancel)?.scores)
+}
+
+/// The query and gallery images of `split`, in that order.
+fn split_images(split: &Split) -> Vec<PathBuf> {
+    split
+        .query
+        .iter()
+        .chain(&split.gallery)
+        .map(|s| s.path.clone())
+        .collect()
 }
 
 /// Scores query features against gallery features (labels in the same order) with

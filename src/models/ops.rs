@@ -1,0 +1,64 @@
+//! Activations and pooling shared by both forms of the networks: Burn's ops, or the CPU
+//! kernels for plain (non-autodiff) f32 tensors on the CPU backend.
+
+use burn::tensor::activation;
+use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::{DType, Tensor};
+
+use crate::models::cpu_kernels::{Activation, Planes};
+
+/// `act` through Burn's ops.
+pub fn activate(x: Tensor<4>, act: Activation) -> Tensor<4> {
+    match act {
+        Activation::Identity => x,
+        Activation::Relu => relu(x),
+        Activation::Relu6 => relu6(x),
+    }
+}
+
+/// ReLU.
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    activation::relu(x)
+}
+
+/// ReLU6.
+pub fn relu6(x: Tensor<4>) -> Tensor<4> {
+    activation::relu6(x)
+}
+
+/// Sigmoid.
+pub fn sigmoid(x: Tensor<2>) -> Tensor<2> {
+    activation::sigmoid(x)
+}
+
+/// 3×3 max pooling, stride 2, padding 1 (the ResNet/OSNet stem).
+pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
+    if Planes::apply_to(&x) {
+        return Planes::take(x).max_pool_3x3_s2();
+    }
+    max_pool2d(
+        x,
+        MaxPoolOptions::new([3, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1]),
+    )
+}
+
+/// 2×2 average pooling, stride 2.
+pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    if Planes::apply_to(&x) {
+        return Planes::take(x).avg_pool_2x2();
+    }
+    avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
+}
+
+/// Global average pooling `[n, c, h, w] → [n, c]`, accumulated in f32.
+pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
+    let dtype = x.dtype();
+    let [n, c, _, _] = x.dims();
+    x.cast(DType::F32)
+        .mean_dims(&[2, 3])
+        .reshape([n, c])
+        .cast(dtype)
+}

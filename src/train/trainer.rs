@@ -1,0 +1,379 @@
+//! The training loop: Torchreid's recipe over any dataset reidscope reads, one checkpoint,
+//! `history.csv` row and set of curves per epoch, evaluation through `eval`'s pipeline.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::augment::Augment;
+use super::batches::TrainImages;
+use super::checkpoint::{CheckpointInfo, checkpoint_path, read_resume_point, save_checkpoint};
+use super::curves::write_curves;
+use super::data::Labels;
+use super::error::TrainError;
+use super::history::{EpochRecord, read_history, write_history};
+use super::optimizer::{OptimizerKind, OptimizerSettings};
+use super::sampler::IdentitySampler;
+use super::schedule::Schedule;
+use super::step::{Learner, LossSettings, StepStats};
+use crate::backend::{Backend, DeviceChoice, Precision};
+use crate::data::image::Preprocess;
+use crate::data::{DatasetKind, load_dataset};
+use crate::eval::EvalOptions;
+use crate::models::checkpoint::Checkpoint;
+use crate::models::{
+    Architecture, BuildOptions, ModelName, RandomWeights, TrainableModel, WeightSource,
+};
+use crate::run::{FeatureSource, NetworkSource, RunSpec, Stage, score_model};
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone)]
+pub struct TrainSettings {
+    /// Dataset layout.
+    pub kind: DatasetKind,
+    /// Dataset folder (or CSV).
+    pub root: PathBuf,
+    /// The network.
+    pub model: ModelName,
+    /// Initial weights (`None`: random).
+    pub weights: Option<PathBuf>,
+    /// Graph options.
+    pub build: BuildOptions,
+    /// A checkpoint of this run to continue from.
+    pub resume: Option<PathBuf>,
+    /// Network input size.
+    pub size: Preprocess,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Images per identity in a batch (K).
+    pub instances: usize,
+    /// Training augmentations.
+    pub augments: Vec<Augment>,
+    /// Losses.
+    pub losses: LossSettings,
+    /// Optimiser.
+    pub optimizer: OptimizerSettings,
+    /// Learning rate per epoch and the number of epochs.
+    pub schedule: Schedule,
+    /// Epochs that train the classifier alone.
+    pub fixbase_epochs: usize,
+    /// Seed of the sampler, the augmentations and a new classifier.
+    pub seed: u64,
+    /// Evaluate every this many epochs and after the last (0: never).
+    pub eval_every: usize,
+    /// Images per forward pass when evaluating.
+    pub eval_batch: usize,
+    /// Device.
+    pub device: DeviceChoice,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+/// How a run starts.
+#[derive(Debug, Clone)]
+pub struct TrainStart {
+    /// The device, in words.
+    pub device: String,
+    /// Training images.
+    pub images: usize,
+    /// Training identities (the classifier's size).
+    pub identities: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// The first epoch to run (1-based; above 1 when resuming).
+    pub first_epoch: usize,
+    /// The last epoch.
+    pub epochs: usize,
+    /// Whether the classifier was newly drawn.
+    pub classifier_drawn: bool,
+}
+
+/// What a run reports as it goes.
+#[derive(Debug)]
+pub enum TrainEvent<'a> {
+    /// The run is set up.
+    Started(&'a TrainStart),
+    /// A step finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Steps done in this epoch.
+        done: usize,
+        /// Steps in the epoch.
+        batches: usize,
+        /// Mean loss of the epoch so far.
+        loss: f64,
+        /// Accuracy of the epoch so far.
+        accuracy: f64,
+        /// Images per second of the epoch so far.
+        images_per_s: f64,
+    },
+    /// The network is being evaluated after `epoch`.
+    Evaluating(usize),
+    /// An epoch finished and its checkpoint was written.
+    Epoch(&'a EpochRecord),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// Every epoch's record, earlier runs' included when resuming.
+    pub history: Vec<EpochRecord>,
+    /// Whether the run stopped early on request (the last checkpoint is complete).
+    pub cancelled: bool,
+}
+
+/// Runs `settings`; `cancel` stops the run between steps (the last finished epoch's
+/// checkpoint stays the newest).
+pub fn train(
+    settings: &TrainSettings,
+    on_event: &mut dyn FnMut(TrainEvent),
+    cancel: &AtomicBool,
+) -> Result<TrainOutcome, TrainError> {
+    if settings.schedule.epochs == 0 {
+        return Err(TrainError::Settings("--epochs must be at least 1".into()));
+    }
+    let dataset = load_dataset(settings.kind, &settings.root)?;
+    let train_split = &dataset.split.train;
+    if train_split.is_empty() {
+        return Err(TrainError::NoTrainSplit {
+            root: dataset.root.clone(),
+        });
+    }
+    let labels = Labels::new(train_split);
+    let sampler = IdentitySampler::new(&labels.of_sample, settings.batch_size, settings.instances)?;
+    let backend = Backend::select(settings.device, Precision::F32)?;
+    let device = backend.device.clone().autodiff();
+    let classes = labels.identities();
+
+    let (model, resume_point) = match &settings.resume {
+        Some(path) => {
+            let mut checkpoint = Checkpoint::open(path)?;
+            let architecture =
+                Architecture::of_checkpoint(settings.model, &checkpoint, settings.build)?;
+            let model = TrainableModel::build(
+                architecture,
+                &mut checkpoint,
+                classes,
+                settings.seed,
+                &device,
+            )?;
+            if model.classifier_drawn() {
+                return Err(TrainError::Resume {
+                    path: path.clone(),
+                    reason: format!(
+                        "its classifier does not have {classes} identities (the train split's); resume with the dataset it was trained on"
+                    ),
+                });
+            }
+            (model, Some(read_resume_point(path)?))
+        }
+        None => {
+            let (architecture, mut source): (Architecture, Box<dyn WeightSource>) = match &settings
+                .weights
+            {
+                Some(path) => {
+                    let checkpoint = Checkpoint::open(path)?;
+                    let architecture =
+                        Architecture::of_checkpoint(settings.model, &checkpoint, settings.build)?;
+                    (architecture, Box::new(checkpoint))
+                }
+                None => (
+                    Architecture::new(settings.model, settings.build)?,
+                    Box::new(RandomWeights::new(settings.seed)),
+                ),
+            };
+            let model = TrainableModel::build(
+                architecture,
+                source.as_mut(),
+                classes,
+                settings.seed,
+                &device,
+            )?;
+            (model, None)
+        }
+    };
+    let mut optimizer = match settings.optimizer.kind {
+        OptimizerKind::Sgd => settings.optimizer.sgd().init(),
+        OptimizerKind::Adam | OptimizerKind::Amsgrad => settings.optimizer.adam().init(),
+    };
+    let mut history = Vec::new();
+    let mut first_epoch = 0;
+    if let (Some(point), Some(path)) = (resume_point, &settings.resume) {
+        optimizer =
+            optimizer
+                .from_bytes(point.optimizer_state)
+                .map_err(|e| TrainError::Resume {
+                    path: path.clone(),
+                    reason: format!("optimiser state: {e:?}"),
+                })?;
+        first_epoch = point.epoch;
+        history = earlier_history(&settings.out, first_epoch);
+    }
+    if first_epoch >= settings.schedule.epochs {
+        return Err(TrainError::Settings(format!(
+            "the checkpoint has finished epoch {first_epoch}; --epochs {} leaves nothing to train",
+            settings.schedule.epochs
+        )));
+    }
+    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Output {
+        path: settings.out.clone(),
+        reason: e.to_string(),
+    })?;
+
+    let images = TrainImages {
+        paths: train_split.iter().map(|s| s.path.clone()).collect(),
+        labels: labels.of_sample.clone(),
+        size: settings.size,
+        augments: settings.augments.clone(),
+        seed: settings.seed,
+    };
+    let batches_per_epoch = train_split.len() / settings.batch_size;
+    let start = TrainStart {
+        device: backend.description.clone(),
+        images: train_split.len(),
+        identities: classes,
+        batches: batches_per_epoch,
+        first_epoch: first_epoch + 1,
+        epochs: settings.schedule.epochs,
+        classifier_drawn: model.classifier_drawn(),
+    };
+    on_event(TrainEvent::Started(&start));
+    let classifier = model.classifier_ids();
+    let mut learner = Learner {
+        model,
+        optimizer,
+        losses: settings.losses,
+        device,
+    };
+    let eval_spec = RunSpec {
+        kind: dataset.kind,
+        root: dataset.root.clone(),
+        source: FeatureSource::Network(NetworkSource {
+            model: settings.model,
+            weights: settings.out.clone(),
+            last_stride: settings.build.last_stride,
+            precision: Precision::F32,
+        }),
+        device: settings.device,
+        preprocess: settings.size,
+        batch: settings.eval_batch,
+        cache: None,
+        eval: EvalOptions::default(),
+    };
+
+    for epoch in first_epoch..settings.schedule.epochs {
+        let number = epoch + 1;
+        let lr = settings.schedule.lr(epoch);
+        let only = (epoch < settings.fixbase_epochs).then_some(classifier.as_slice());
+        let batches = sampler.epoch(&mut StdRng::seed_from_u64(epoch_seed(settings.seed, epoch)));
+        let started = Instant::now();
+        let mut total = StepStats::default();
+        let mut steps = 0;
+        let stopped = images.run_epoch(epoch, &batches, |batch| {
+            if cancel.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
+            let stats = learner.step(&batch, lr, only);
+            steps += 1;
+            total = add(total, stats);
+            on_event(TrainEvent::Step {
+                epoch: number,
+                done: steps,
+                batches: batches.len(),
+                loss: total.loss / steps as f64,
+                accuracy: total.correct as f64 / total.images.max(1) as f64,
+                images_per_s: total.images as f64 / started.elapsed().as_secs_f64(),
+            });
+            ControlFlow::Continue(())
+        })?;
+        if stopped.is_some() {
+            return Ok(TrainOutcome {
+                history,
+                cancelled: true,
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let evaluate = settings.eval_every > 0
+            && (number % settings.eval_every == 0 || number == settings.schedule.epochs);
+        let evaluation = if evaluate {
+            on_event(TrainEvent::Evaluating(number));
+            let model = learner.model.inference(&backend)?;
+            let scores = score_model(&model, &dataset, &eval_spec, &mut |_: Stage| {}, cancel)?;
+            let metrics = &scores.evaluation.metrics;
+            Some((metrics.cmc.first().copied().unwrap_or(0.0), metrics.map))
+        } else {
+            None
+        };
+        let per_step = steps.max(1) as f64;
+        let record = EpochRecord {
+            epoch: number,
+            loss: total.loss / per_step,
+            loss_softmax: total.softmax / per_step,
+            loss_triplet: total.triplet / per_step,
+            accuracy: total.correct as f64 / total.images.max(1) as f64,
+            lr,
+            images_per_s: total.images as f64 / seconds.max(f64::MIN_POSITIVE),
+            skipped_steps: 0,
+            evaluation,
+        };
+        save_checkpoint(
+            &checkpoint_path(&settings.out, number),
+            &learner.model,
+            &learner.optimizer,
+            CheckpointInfo {
+                epoch: number,
+                rank1: evaluation.map(|(rank1, _)| rank1),
+                lr,
+            },
+        )?;
+        history.push(record);
+        write_outputs(&settings.out, &history)?;
+        on_event(TrainEvent::Epoch(history.last().expect("just pushed")));
+    }
+    Ok(TrainOutcome {
+        history,
+        cancelled: false,
+    })
+}
+
+/// The seed of epoch `epoch`'s sampling.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn add(a: StepStats, b: StepStats) -> StepStats {
+    StepStats {
+        loss: a.loss + b.loss,
+        softmax: a.softmax + b.softmax,
+        triplet: a.triplet + b.triplet,
+        correct: a.correct + b.correct,
+        images: a.images + b.images,
+    }
+}
+
+/// The rows of `out/history.csv` up to `epoch` (none when there is no readable file).
+fn earlier_history(out: &Path, epoch: usize) -> Vec<EpochRecord> {
+    read_history(&out.join("history.csv"))
+        .map(|records| records.into_iter().filter(|r| r.epoch <= epoch).collect())
+        .unwrap_or_default()
+}
+
+/// `history.csv` and `curves.png` / `.svg` of `history`.
+fn write_outputs(out: &Path, history: &[EpochRecord]) -> Result<(), TrainError> {
+    let path = out.join("history.csv");
+    write_history(&path, history).map_err(|e| TrainError::Output {
+        path,
+        reason: e.to_string(),
+    })?;
+    write_curves(&out.join("curves.png"), &out.join("curves.svg"), history).map_err(|reason| {
+        TrainError::Output {
+            path: out.join("curves.png"),
+            reason,
+        }
+    })
+}
