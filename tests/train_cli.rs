@@ -1,0 +1,174 @@
+//! The `train` command end to end on the small `folder` dataset of `tests/fixtures/train/step`:
+//! a resumed run equals an uninterrupted one, and bad input is a one-line error.
+
+mod common;
+
+use std::path::Path;
+
+use reidscope::models::checkpoint::Checkpoint;
+
+use common::{fixture, reidscope};
+
+/// `reidscope train` of MobileNetV2 at 64×32 on the step fixture with `extra` arguments
+/// (batches of 4 identities × 2 unless they say otherwise).
+fn train(out: &Path, extra: &[&str]) -> std::process::Output {
+    let root = fixture("train/step");
+    let init = root.join("mobilenetv2_x1_0_init.pth");
+    let mut args = vec![
+        "train",
+        "--model",
+        "mobilenetv2_x1_0",
+        "--dataset",
+        "folder",
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--height",
+        "64",
+        "--width",
+        "32",
+        "--augment",
+        "flip,crop,erase,color",
+        "--device",
+        "cpu",
+        "--eval-every",
+        "0",
+    ];
+    if !extra.contains(&"--resume") {
+        args.extend(["--weights", init.to_str().unwrap()]);
+    }
+    if !extra.contains(&"--batch-size") {
+        args.extend(["--batch-size", "8", "--instances", "2"]);
+    }
+    args.extend(extra);
+    reidscope(&args)
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_resumed_run_continues_exactly_where_it_stopped() {
+    let straight = tempfile::tempdir().unwrap();
+    let output = train(straight.path(), &["--epochs", "2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let resumed = tempfile::tempdir().unwrap();
+    let output = train(resumed.path(), &["--epochs", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = resumed.path().join("model.pth.tar-1");
+    let output = train(
+        resumed.path(),
+        &["--epochs", "2", "--resume", first.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let history = |dir: &Path| std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    let losses = |text: String| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(
+        losses(history(resumed.path())),
+        losses(history(straight.path())),
+        "epoch, losses and accuracy of both epochs"
+    );
+    let mut a = Checkpoint::open(&straight.path().join("model.pth.tar-2")).unwrap();
+    let mut b = Checkpoint::open(&resumed.path().join("model.pth.tar-2")).unwrap();
+    for (key, shape) in [
+        ("classifier.weight", vec![4, 1280]),
+        ("features.0.0.weight", vec![32, 3, 3, 3]),
+        ("features.18.1.running_var", vec![1280]),
+    ] {
+        assert_eq!(
+            a.read_f32(key, &shape).unwrap(),
+            b.read_f32(key, &shape).unwrap(),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        a.read_count("features.18.1.num_batches_tracked").unwrap(),
+        Some(2)
+    );
+}
+
+#[test]
+fn bad_training_input_is_a_one_line_error() {
+    let out = tempfile::tempdir().unwrap();
+    let no_train = tempfile::tempdir().unwrap();
+    for split in ["query", "gallery"] {
+        let dir = no_train.path().join(split);
+        std::fs::create_dir(&dir).unwrap();
+        let image = fixture("train/step/query/0001_c1s1_000100_00.png");
+        std::fs::copy(&image, dir.join("0001_c1s1_000100_00.png")).unwrap();
+    }
+    let output = reidscope(&[
+        "train",
+        "--model",
+        "mobilenetv2_x1_0",
+        "--dataset",
+        "folder",
+        "--root",
+        no_train.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no train split"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = train(out.path(), &["--batch-size", "16", "--instances", "2"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains(
+            "the train split has 4 identities, but a batch of 16 with 2 images each needs 8"
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = reidscope(&["train", "--model", "osnet_x9", "--demo", "--out", "x"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("unknown model 'osnet_x9'"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = train(out.path(), &["--epochs", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let checkpoint = out.path().join("model.pth.tar-1");
+    let output = reidscope(&[
+        "train",
+        "--model",
+        "osnet_ibn_x1_0",
+        "--dataset",
+        "folder",
+        "--root",
+        fixture("train/step").to_str().unwrap(),
+        "--resume",
+        checkpoint.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--instances",
+        "2",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("model.pth.tar-1") && message.contains("conv1.conv.weight"),
+        "{message}"
+    );
+    // (The Vulkan loader's "XDG_RUNTIME_DIR is invalid" lines of a headless machine aside.)
+    let lines = message.lines().filter(|l| !l.contains("XDG_RUNTIME_DIR"));
+    assert_eq!(lines.count(), 1, "{message}");
+}
