@@ -3,6 +3,11 @@
 
 Prints one line per configuration in the form reidscope's `bench` uses:
   engine=pytorch model=osnet_ibn_x1_0 device=cpu precision=f32 batch=8 images_per_s=37.12
+
+With --train, times one training step as Torchreid's ImageTripletEngine takes it (train-mode
+forward, label-smoothed cross-entropy + batch-hard triplet, backward, Adam with weight decay)
+on a random batch of batch/4 identities x 4, as `reidscope bench --train` does:
+  engine=pytorch model=osnet_ibn_x1_0 device=cpu precision=f32 batch=32 train_images_per_s=9.1
 """
 import argparse
 import os
@@ -34,9 +39,13 @@ def main():
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--engines", default="pytorch,onnxruntime")
+    parser.add_argument("--train", action="store_true", help="time training steps (PyTorch)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.train:
+        train(args)
+        return
     model = build_model(args.model, num_classes=751, pretrained=False).eval()
     batches = [int(b) for b in args.batch.split(",")]
     engines = args.engines.split(",")
@@ -66,6 +75,31 @@ def main():
             for batch in batches:
                 x = np.random.default_rng(0).standard_normal((batch, 3, args.height, args.width), dtype=np.float32)
                 report("onnxruntime", batch, measure(lambda: session.run(None, {"input": x}), batch, args.seconds))
+
+
+def train(args):
+    from torchreid.reid.losses import CrossEntropyLoss, TripletLoss
+    from torchreid.reid.optim import build_optimizer
+
+    for batch in [int(b) for b in args.batch.split(",")]:
+        ids = max(batch // 4, 1)
+        model = build_model(args.model, num_classes=ids, loss="triplet", pretrained=False).train()
+        optim = build_optimizer(model, optim="adam", lr=3e-4, weight_decay=5e-4, adam_beta2=0.999)
+        softmax = CrossEntropyLoss(num_classes=ids, use_gpu=False, label_smooth=True)
+        triplet = TripletLoss(margin=0.3)
+        x = torch.randn(batch, 3, args.height, args.width)
+        labels = torch.arange(batch) // 4 % ids
+
+        def step():
+            outputs, features = model(x)
+            loss = triplet(features, labels) + softmax(outputs, labels)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+
+        rate = measure(step, batch, args.seconds)
+        print(f"engine=pytorch model={args.model} device=cpu precision=f32 batch={batch} "
+              f"train_images_per_s={rate:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use reidscope::data::{DatasetKind, load_dataset};
-use reidscope::demo::{DemoConfig, generate};
+use reidscope::demo::{DEMO_BEFORE_WEIGHTS, DemoConfig, generate};
 use reidscope::report::MetricsFile;
 
 /// Seed of the committed demo (as `reidscope demo-data` defaults to).
@@ -136,23 +136,49 @@ fn eval_demo(out: &Path, cache: &Path, extra: &[&str]) -> MetricsFile {
     MetricsFile::read(&out.join("metrics.json")).unwrap()
 }
 
+/// The bundled model is the one `reidscope train` made on the demo's train identities: it meets
+/// the floor set by Torchreid's recipe in PyTorch (rank-1 0.777, mAP 0.742 on the same split) and
+/// beats the same network before training and the colour-histogram baseline.
 #[test]
-fn bundled_model_beats_the_colour_histogram_baseline_on_the_demo() {
+fn bundled_model_is_trained_for_the_demo_and_beats_what_it_started_from() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let model = eval_demo(&tmp.path().join("model"), &cache, &[]);
+    let before_weights = repo_file(DEMO_BEFORE_WEIGHTS);
+    let before = eval_demo(
+        &tmp.path().join("before"),
+        &cache,
+        &[
+            "--model",
+            "mobilenetv2_x1_0",
+            "--weights",
+            before_weights.to_str().unwrap(),
+            "--height",
+            "128",
+            "--width",
+            "64",
+        ],
+    );
     let baseline = eval_demo(&tmp.path().join("baseline"), &cache, &["--baseline"]);
     eprintln!(
-        "demo: model rank-1 {:.3} mAP {:.3}; baseline rank-1 {:.3} mAP {:.3}",
+        "demo: model rank-1 {:.3} mAP {:.3}; before training rank-1 {:.3} mAP {:.3}; baseline rank-1 {:.3} mAP {:.3}",
         model.rank(1),
         model.map,
+        before.rank(1),
+        before.map,
         baseline.rank(1),
         baseline.map
     );
-    assert!(model.label.starts_with("mobilenetv2_x1_0"));
+    assert!(
+        model
+            .label
+            .starts_with("mobilenetv2_x1_0 mobilenetv2_demo_reid.pth")
+    );
     assert_eq!(baseline.label, "colour histogram");
-    assert!(model.rank(1) > baseline.rank(1) + 0.1);
-    assert!(model.map > baseline.map + 0.05);
+    assert!(model.rank(1) >= 0.77 && model.map >= 0.72);
+    assert!(model.rank(1) > before.rank(1) + 0.2);
+    assert!(model.map > before.map + 0.2);
+    assert!(before.rank(1) > baseline.rank(1));
     assert_eq!(
         std::fs::read_dir(tmp.path().join("model/ranked"))
             .unwrap()

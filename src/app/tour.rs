@@ -9,8 +9,9 @@ use eframe::egui::{self, ColorImage};
 
 use super::ReidApp;
 use super::action::{Action, SplitTab, View};
+use crate::demo::{DEMO_BEFORE_WEIGHTS, DEMO_WEIGHTS, bundled};
 use crate::eval::QueryOrder;
-use crate::run::FeatureSource;
+use crate::run::{FeatureSource, NetworkSource};
 
 /// Frames the app must stay idle (no job, no image being decoded) before a step goes on.
 const SETTLE_FRAMES: usize = 4;
@@ -92,7 +93,8 @@ impl Tour {
     }
 
     /// Screenshots of the query, dataset, metrics and compare views (the compare view
-    /// against a colour-histogram run it starts) into `dir`.
+    /// against a run of the network before its training on the demo, which it starts) into
+    /// `dir`.
     pub fn screenshots(dir: PathBuf) -> Tour {
         use Step::*;
         Tour::new(
@@ -105,7 +107,7 @@ impl Tour {
                 Setup(show_query_identity),
                 Settle,
                 Capture("browser"),
-                Setup(start_histogram_run),
+                Setup(start_before_run),
                 Settle,
                 Setup(|_| vec![Action::Show(View::Metrics)]),
                 Settle,
@@ -178,12 +180,22 @@ fn show_query_identity(app: &ReidApp) -> Vec<Action> {
     }]
 }
 
-fn start_histogram_run(app: &ReidApp) -> Vec<Action> {
+/// A run of the current one's network with the weights it had before training on the demo
+/// (the ImageNet MobileNetV2), or of colour histograms for any other network.
+fn start_before_run(app: &ReidApp) -> Vec<Action> {
     let Some(entry) = app.current_run() else {
         return Vec::new();
     };
     let mut spec = entry.run.spec.clone();
-    spec.source = FeatureSource::ColourHistogram;
+    spec.source = match &spec.source {
+        FeatureSource::Network(net) if net.weights == bundled(DEMO_WEIGHTS) => {
+            FeatureSource::Network(NetworkSource {
+                weights: bundled(DEMO_BEFORE_WEIGHTS),
+                ..net.clone()
+            })
+        }
+        _ => FeatureSource::ColourHistogram,
+    };
     vec![Action::Start(spec)]
 }
 

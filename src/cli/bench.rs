@@ -1,5 +1,6 @@
-//! `reidscope bench`: inference throughput per device, precision and batch size, or (with
-//! `--metrics`) evaluation time on a synthetic Market-1501-sized problem.
+//! `reidscope bench`: inference throughput per device, precision and batch size, training
+//! throughput (`--train`), or (with `--metrics`) evaluation time on a synthetic
+//! Market-1501-sized problem.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,11 @@ use rand::{Rng, SeedableRng};
 use reidscope::backend::{Backend, DeviceChoice, Precision};
 use reidscope::data::image::Preprocess;
 use reidscope::eval::Label;
-use reidscope::models::Model;
+use reidscope::models::{BuildOptions, Model, ModelName, TrainableModel};
 use reidscope::run::{FeatureRows, score};
+use reidscope::train::batches::TrainBatch;
+use reidscope::train::optimizer::OptimizerSettings;
+use reidscope::train::step::{Learner, LossSettings};
 
 use super::args::{EvalArgs, InputArgs, ModelArgs};
 
@@ -26,6 +30,10 @@ pub struct BenchArgs {
     /// 751 identities over 6 cameras (Market-1501's shape by default).
     #[arg(long)]
     metrics: bool,
+    /// Measure training instead: steps of the softmax + triplet recipe (Adam) on a random
+    /// batch of batch/4 identities × 4 images.
+    #[arg(long, conflicts_with = "metrics")]
+    train: bool,
     /// Queries of the --metrics problem.
     #[arg(long, default_value_t = 3368)]
     queries: usize,
@@ -63,6 +71,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .name()
         .context("give --model NAME (or --metrics)")?;
     let preprocess = args.input.preprocess()?;
+    if args.train {
+        return bench_train(&args, model_name, preprocess);
+    }
     for &device in &args.device {
         for &precision in &args.precision {
             let backend = Backend::select(device, precision)?;
@@ -106,6 +117,75 @@ fn measure_throughput(
     let mut images = 0usize;
     while images == 0 || start.elapsed() < budget {
         model.features(input.clone(), shape)?;
+        images += batch;
+    }
+    Ok(images as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Training throughput per device and batch size (f32).
+fn bench_train(args: &BenchArgs, name: ModelName, preprocess: Preprocess) -> Result<()> {
+    if args.precision.iter().any(|&p| p != Precision::F32) {
+        bail!("--train measures f32 training only");
+    }
+    for &device in &args.device {
+        let backend = Backend::select(device, Precision::F32)?;
+        for &batch in &args.batch {
+            let rate = measure_training(args, name, &backend, preprocess, batch)?;
+            println!(
+                "model={name} device={} precision=f32 batch={batch} train_images_per_s={rate:.2}",
+                backend.kind
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Images per second of training steps on one random batch (identities of 4 images each),
+/// after two warm-up steps.
+fn measure_training(
+    args: &BenchArgs,
+    name: ModelName,
+    backend: &Backend,
+    preprocess: Preprocess,
+    batch: usize,
+) -> Result<f64> {
+    const INSTANCES: usize = 4;
+    if batch == 0 {
+        bail!("--batch must be positive");
+    }
+    let identities = batch.div_ceil(INSTANCES);
+    let device = backend.device.clone().autodiff();
+    let options = BuildOptions {
+        last_stride: args.model.last_stride,
+    };
+    let weights = args.model.weights.as_deref();
+    let model = TrainableModel::load(name, weights, options, identities, 0, &device)?;
+    let mut learner = Learner {
+        model,
+        optimizer: OptimizerSettings::default().adam().init(),
+        losses: LossSettings::default(),
+        device,
+    };
+    let train_batch = TrainBatch {
+        inputs: (0..batch * preprocess.len())
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect(),
+        shape: [
+            batch,
+            3,
+            preprocess.height as usize,
+            preprocess.width as usize,
+        ],
+        labels: (0..batch).map(|i| i / INSTANCES).collect(),
+    };
+    for _ in 0..2 {
+        learner.step(&train_batch, 3e-4, None);
+    }
+    let budget = Duration::from_secs_f64(args.seconds.max(0.0));
+    let start = Instant::now();
+    let mut images = 0usize;
+    while images == 0 || start.elapsed() < budget {
+        learner.step(&train_batch, 3e-4, None);
         images += batch;
     }
     Ok(images as f64 / start.elapsed().as_secs_f64())

