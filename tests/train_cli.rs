@@ -7,7 +7,7 @@ use std::path::Path;
 
 use reidscope::models::checkpoint::Checkpoint;
 
-use common::{fixture, reidscope};
+use common::{fixture, reidscope, train_on_folder};
 
 /// `reidscope train` of MobileNetV2 at 64×32 on the step fixture with `extra` arguments
 /// (batches of 4 identities × 2 unless they say otherwise).
@@ -15,15 +15,6 @@ fn train(out: &Path, extra: &[&str]) -> std::process::Output {
     let root = fixture("train/step");
     let init = root.join("mobilenetv2_x1_0_init.pth");
     let mut args = vec![
-        "train",
-        "--model",
-        "mobilenetv2_x1_0",
-        "--dataset",
-        "folder",
-        "--root",
-        root.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
         "--height",
         "64",
         "--width",
@@ -42,7 +33,7 @@ fn train(out: &Path, extra: &[&str]) -> std::process::Output {
         args.extend(["--batch-size", "8", "--instances", "2"]);
     }
     args.extend(extra);
-    reidscope(&args)
+    train_on_folder("mobilenetv2_x1_0", &root, out, &args)
 }
 
 fn stderr(output: &std::process::Output) -> String {
@@ -106,17 +97,7 @@ fn bad_training_input_is_a_one_line_error() {
         let image = fixture("train/step/query/0001_c1s1_000100_00.png");
         std::fs::copy(&image, dir.join("0001_c1s1_000100_00.png")).unwrap();
     }
-    let output = reidscope(&[
-        "train",
-        "--model",
-        "mobilenetv2_x1_0",
-        "--dataset",
-        "folder",
-        "--root",
-        no_train.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let output = train_on_folder("mobilenetv2_x1_0", no_train.path(), out.path(), &[]);
     assert!(!output.status.success());
     assert!(
         stderr(&output).contains("no train split"),
@@ -145,23 +126,14 @@ fn bad_training_input_is_a_one_line_error() {
     let output = train(out.path(), &["--epochs", "1"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let checkpoint = out.path().join("model.pth.tar-1");
-    let output = reidscope(&[
-        "train",
-        "--model",
+    let resume = ["--resume", checkpoint.to_str().unwrap()];
+    let batch = ["--batch-size", "8", "--instances", "2"];
+    let output = train_on_folder(
         "osnet_ibn_x1_0",
-        "--dataset",
-        "folder",
-        "--root",
-        fixture("train/step").to_str().unwrap(),
-        "--resume",
-        checkpoint.to_str().unwrap(),
-        "--batch-size",
-        "8",
-        "--instances",
-        "2",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+        &fixture("train/step"),
+        out.path(),
+        &[&resume[..], &batch[..]].concat(),
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(

@@ -24,51 +24,47 @@ use reidscope::backend::Precision;
 use reidscope::models::checkpoint::Checkpoint;
 use reidscope::models::{BuildOptions, Model, ModelName};
 
-use common::{cpu_backend, fixture, fixture_json, read_npy, reidscope, wgpu_backend};
+use common::{cpu_backend, fixture, fixture_json, read_npy, train_on_folder, wgpu_backend};
 
 /// The `train` command of the check at input `size`, on `device`, into `out`.
 fn train_once(model: &str, optimizer: &str, size: [String; 2], device: &str, out: &Path) {
     let root = fixture("train/step");
     let init = root.join(format!("{model}_init.pth"));
     let lr = if optimizer == "sgd" { "0.01" } else { "0.0003" };
-    let output = reidscope(&[
-        "train",
-        "--model",
+    let output = train_on_folder(
         model,
-        "--weights",
-        init.to_str().unwrap(),
-        "--dataset",
-        "folder",
-        "--root",
-        root.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--instances",
-        "2",
-        "--optimizer",
-        optimizer,
-        "--lr",
-        lr,
-        "--momentum",
-        "0.9",
-        "--weight-decay",
-        "5e-4",
-        "--no-augment",
-        "--height",
-        &size[0],
-        "--width",
-        &size[1],
-        "--device",
-        device,
-        "--eval-every",
-        "0",
-        "--seed",
-        "1",
-    ]);
+        &root,
+        out,
+        &[
+            "--weights",
+            init.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--instances",
+            "2",
+            "--optimizer",
+            optimizer,
+            "--lr",
+            lr,
+            "--momentum",
+            "0.9",
+            "--weight-decay",
+            "5e-4",
+            "--no-augment",
+            "--height",
+            &size[0],
+            "--width",
+            &size[1],
+            "--device",
+            device,
+            "--eval-every",
+            "0",
+            "--seed",
+            "1",
+        ],
+    );
     assert!(
         output.status.success(),
         "train failed: {}",

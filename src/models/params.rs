@@ -70,11 +70,6 @@ impl<'a> ParamLoader<'a> {
         param
     }
 
-    /// The shape of the tensor under `key` in the source, if it has one.
-    pub fn stored_shape(&self, key: &str) -> Option<Vec<usize>> {
-        self.source.shape_of(key)
-    }
-
     /// A linear layer with the given PyTorch-layout `weight` (`[out, in]`) and `bias`, to be
     /// stored under `{key}.weight` and `{key}.bias` (a newly drawn classifier).
     pub fn linear_of(&mut self, key: &str, weight: Vec<f32>, bias: Vec<f32>) -> Linear {

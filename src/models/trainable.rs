@@ -147,11 +147,6 @@ impl TrainableModel {
         }
     }
 
-    /// The architecture.
-    pub fn architecture(&self) -> Architecture {
-        self.architecture
-    }
-
     /// Whether the classifier was newly drawn rather than read.
     pub fn classifier_drawn(&self) -> bool {
         self.classifier_drawn

@@ -22,6 +22,23 @@ pub fn reidscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .expect("run reidscope")
 }
 
+/// Runs `reidscope train --model MODEL --dataset folder --root ROOT --out OUT` with `extra`.
+pub fn train_on_folder(model: &str, root: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--model",
+        model,
+        "--dataset",
+        "folder",
+        "--root",
+        root.to_str().expect("UTF-8 path"),
+        "--out",
+        out.to_str().expect("UTF-8 path"),
+    ];
+    args.extend(extra);
+    reidscope(&args)
+}
+
 /// Path of a file under the repository root.
 pub fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
