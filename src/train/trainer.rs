@@ -24,8 +24,7 @@ use crate::backend::{Backend, DeviceChoice, Precision};
 use crate::data::image::Preprocess;
 use crate::data::{DatasetKind, load_dataset};
 use crate::eval::EvalOptions;
-use crate::models::checkpoint::Checkpoint;
-use crate::models::{Architecture, BuildOptions, ModelName, TrainableModel};
+use crate::models::{BuildOptions, ModelName, TrainableModel};
 use crate::run::{FeatureSource, NetworkSource, RunSpec, Stage, score_model};
 
 /// Everything that defines a training run.
@@ -37,7 +36,7 @@ pub struct TrainSettings {
     pub root: PathBuf,
     /// The network.
     pub model: ModelName,
-    /// Initial weights (`None`: random).
+    /// Initial weights (`None`: random); not read when resuming.
     pub weights: Option<PathBuf>,
     /// Graph options.
     pub build: BuildOptions,
@@ -148,39 +147,27 @@ pub fn train(
     let device = backend.device.clone().autodiff();
     let classes = labels.identities();
 
-    let (model, resume_point) = match &settings.resume {
-        Some(path) => {
-            let mut checkpoint = Checkpoint::open(path)?;
-            let architecture =
-                Architecture::of_checkpoint(settings.model, &checkpoint, settings.build)?;
-            let model = TrainableModel::build(
-                architecture,
-                &mut checkpoint,
-                classes,
-                settings.seed,
-                &device,
-            )?;
-            if model.classifier_drawn() {
-                return Err(TrainError::Resume {
-                    path: path.clone(),
-                    reason: format!(
-                        "its classifier does not have {classes} identities (the train split's); resume with the dataset it was trained on"
-                    ),
-                });
-            }
-            (model, Some(read_resume_point(path)?))
+    // A run being resumed starts from its checkpoint; a new one from `weights` (or random).
+    let start_from = settings.resume.as_deref().or(settings.weights.as_deref());
+    let model = TrainableModel::load(
+        settings.model,
+        start_from,
+        settings.build,
+        classes,
+        settings.seed,
+        &device,
+    )?;
+    let resume_point = match &settings.resume {
+        Some(path) if model.classifier_drawn() => {
+            return Err(TrainError::Resume {
+                path: path.clone(),
+                reason: format!(
+                    "its classifier does not have {classes} identities (the train split's); resume with the dataset it was trained on"
+                ),
+            });
         }
-        None => {
-            let model = TrainableModel::load(
-                settings.model,
-                settings.weights.as_deref(),
-                settings.build,
-                classes,
-                settings.seed,
-                &device,
-            )?;
-            (model, None)
-        }
+        Some(path) => Some(read_resume_point(path)?),
+        None => None,
     };
     let mut optimizer = match settings.optimizer.kind {
         OptimizerKind::Sgd => settings.optimizer.sgd().init(),
