@@ -24,7 +24,7 @@ pub mod weights;
 
 use std::path::Path;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::backend::Backend;
 use checkpoint::Checkpoint;
@@ -86,7 +86,10 @@ impl Model {
         source: &mut dyn WeightSource,
         backend: &Backend,
     ) -> Result<Self, ModelError> {
-        let mut loader = ParamLoader::new(source, &backend.device, Some(FoldTarget::new(backend)));
+        // The unfolded values stay on the host (only `state` reads them); the folded layers the
+        // forward pass runs go to the backend's device.
+        let fold = Some(FoldTarget::new(backend));
+        let mut loader = ParamLoader::new(source, &Device::flex(), fold);
         let network = architecture.build(&mut loader)?;
         let keys = loader.into_keys();
         source.finish()?;
