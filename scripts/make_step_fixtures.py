@@ -25,7 +25,10 @@ SGD step at input 64x32, for the tests on the software Vulkan adapter. Loss: lab
 Entries are sampled: every value of 1-D tensors and of the classifier, and 256 evenly spaced
 values (index i * n // 256) of the others. The script also takes the step a second time with
 one thread and the batch in reverse order and prints (and stores as `pytorch_spread`) how far
-PyTorch lands from itself on the measures the tests use.
+PyTorch lands from itself on the measures the tests use. For mobilenetv2_x1_0_64x32 it also
+takes the step with every layer's output and its gradient rounded to float16 (mixed precision's
+activations; loss scale 64) and stores how far that lands from float32 as
+`half_activation_spread`: the mixed-precision test's bounds.
 """
 import json
 import math
@@ -137,8 +140,37 @@ def build(case):
     raise ValueError(case)
 
 
-def step(factory, state, images, labels, optimizer, threads, reverse):
+class RoundToHalf(torch.autograd.Function):
+    """Rounds values to float16 going forward, and gradients (times the loss scale) going
+    back: what a float16 activation between two layers does to a step in mixed precision."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.half().float()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * LOSS_SCALE).half().float() / LOSS_SCALE
+
+
+def with_half_activations(factory):
+    """`factory`'s model with every layer output (after BatchNorm, activation or linear) held
+    in float16, the way mixed-precision training (Apex O2) passes activations between layers
+    while it accumulates in float32; the fixture's weights are float16-exact already."""
+    def build():
+        model = factory()
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d, nn.ReLU, nn.ReLU6, nn.Linear)):
+                module.register_forward_hook(lambda _m, _i, out: RoundToHalf.apply(out))
+        return model
+    return build
+
+
+def step(factory, state, images, labels, optimizer, threads, reverse, half=False):
     torch.set_num_threads(threads)
+    if half:
+        factory = with_half_activations(factory)
+        images = RoundToHalf.apply(images)
     model = factory()
     model.load_state_dict(OrderedDict((k, v.float() if v.is_floating_point() else v)
                                       for k, v in state.items()))
@@ -208,6 +240,12 @@ def make_case(case, model, optimizer, size, paths):
     head = ("classifier.", "fc.") if case.startswith("osnet") else ("classifier.",)
     spread = measures(init, after, after_b, head)
     spread["loss"] = abs(loss_b - loss) / abs(loss)
+    half_spread = None
+    if case in HALF_CASES:
+        loss_h, after_h = step(factory, state, images, labels, optimizer, threads=2,
+                               reverse=False, half=True)
+        half_spread = measures(init, after, after_h, head)
+        half_spread["loss"] = abs(loss_h - loss) / abs(loss)
     entries, rows = [], [[], []]
     offset = 0
     for key, value in after.items():
@@ -232,12 +270,16 @@ def make_case(case, model, optimizer, size, paths):
         "head": list(head),
         "samples": SAMPLES,
         "pytorch_spread": spread,
+        "half_activation_spread": half_spread,
         "entries": entries,
         "made_with": f"torch {torch.__version__}",
     }
     (OUT / f"{case}.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"{case}: loss {loss:.6f}; PyTorch vs PyTorch (1 vs 2 threads, batch reversed): "
           + ", ".join(f"{k} {v:.2e}" for k, v in spread.items()))
+    if half_spread:
+        print(f"{case}: PyTorch with float16 activations vs float32: "
+              + ", ".join(f"{k} {v:.2e}" for k, v in half_spread.items()))
 
 
 # (case, model, optimizer, input height x width). The 64x32 cases are for the software Vulkan
@@ -250,6 +292,12 @@ CASES = [
     ("osnet_ibn_x1_0_64x32", "osnet_ibn_x1_0", "sgd", (64, 32)),
     ("mobilenetv2_x1_0_64x32", "mobilenetv2_x1_0", "sgd", (64, 32)),
 ]
+
+
+# Cases that also measure how far float16 activations move the step (`half_activation_spread`,
+# the bounds of the mixed-precision test), with the loss scale of that test.
+HALF_CASES = ["mobilenetv2_x1_0_64x32"]
+LOSS_SCALE = 64.0
 
 
 def main():

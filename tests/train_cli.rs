@@ -7,12 +7,17 @@ use std::path::Path;
 
 use reidscope::models::checkpoint::Checkpoint;
 
-use common::{fixture, reidscope, train_on_folder};
+use common::{fixture, reidscope, train_on_folder, train_on_folder_args};
 
 /// `reidscope train` of MobileNetV2 at 64×32 on the step fixture with `extra` arguments
 /// (batches of 4 identities × 2 unless they say otherwise).
 fn train(out: &Path, extra: &[&str]) -> std::process::Output {
     let root = fixture("train/step");
+    reidscope(&train_args(&root, out, extra))
+}
+
+/// The arguments of [`train`] (`root` is the step fixture).
+fn train_args(root: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let init = root.join("mobilenetv2_x1_0_init.pth");
     let mut args = vec![
         "--height",
@@ -33,7 +38,10 @@ fn train(out: &Path, extra: &[&str]) -> std::process::Output {
         args.extend(["--batch-size", "8", "--instances", "2"]);
     }
     args.extend(extra);
-    train_on_folder("mobilenetv2_x1_0", &root, out, &args)
+    train_on_folder_args("mobilenetv2_x1_0", root, out, &args)
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 fn stderr(output: &std::process::Output) -> String {
@@ -115,6 +123,14 @@ fn bad_training_input_is_a_one_line_error() {
         stderr(&output)
     );
 
+    let output = train(out.path(), &["--precision", "mixed"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--precision mixed needs f16 compute, which flex (CPU) lacks"),
+        "{}",
+        stderr(&output)
+    );
+
     let output = reidscope(&["train", "--model", "osnet_x9", "--demo", "--out", "x"]);
     assert!(!output.status.success());
     assert!(
@@ -143,4 +159,69 @@ fn bad_training_input_is_a_one_line_error() {
     // (The Vulkan loader's "XDG_RUNTIME_DIR is invalid" lines of a headless machine aside.)
     let lines = message.lines().filter(|l| !l.contains("XDG_RUNTIME_DIR"));
     assert_eq!(lines.count(), 1, "{message}");
+}
+
+/// Ctrl-C (SIGINT) finishes the current step and stops; the newest checkpoint is complete and
+/// the message says how to resume.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_training_and_keeps_the_last_checkpoint() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let out = tempfile::tempdir().unwrap();
+    let root = fixture("train/step");
+    let child = Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args(train_args(&root, out.path(), &["--epochs", "100000"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reidscope train");
+    let first = out.path().join("model.pth.tar-1");
+    let started = Instant::now();
+    while !first.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no checkpoint after 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    let last_line = message.lines().last().unwrap_or_default();
+    assert!(
+        last_line.starts_with("error: interrupted after"),
+        "{message}"
+    );
+    // The checkpoint it names is the newest, complete and loadable, and history.csv ends there.
+    let (_, named) = last_line
+        .split_once("continue with --resume ")
+        .unwrap_or_else(|| panic!("{message}"));
+    let epochs = std::fs::read_to_string(out.path().join("history.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert_eq!(
+        Path::new(named),
+        out.path().join(format!("model.pth.tar-{epochs}"))
+    );
+    Checkpoint::open(Path::new(named)).expect("the last checkpoint is complete");
+    let mut files: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("model.pth.tar-"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["curves.png", "curves.svg", "history.csv"],
+        "no temporary files"
+    );
 }

@@ -2,12 +2,14 @@
 //! writing `OUT/model.pth.tar-EPOCH`, `OUT/history.csv` and `OUT/curves.png` / `.svg`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use reidscope::backend::DeviceChoice;
 use reidscope::data::DatasetKind;
@@ -15,9 +17,10 @@ use reidscope::demo::{DEMO_DATASET, bundled};
 use reidscope::models::BuildOptions;
 use reidscope::train::augment::Augment;
 use reidscope::train::checkpoint::checkpoint_path;
+use reidscope::train::loss_scale::INITIAL as INITIAL_LOSS_SCALE;
 use reidscope::train::optimizer::{OptimizerKind, OptimizerSettings};
 use reidscope::train::schedule::{Schedule, Scheduler};
-use reidscope::train::step::{LossKind, LossSettings};
+use reidscope::train::step::{LossKind, LossSettings, TrainPrecision};
 use reidscope::train::{TrainEvent, TrainSettings, train};
 
 use super::args::{DatasetArgs, InputArgs, ModelArgs};
@@ -111,6 +114,14 @@ pub struct TrainArgs {
     /// auto (a hardware GPU if present, else CPU), gpu (any wgpu adapter) or cpu.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// f32, or mixed (f16 forward and backward with f32 parameters and dynamic loss scaling;
+    /// wgpu adapters with f16 only).
+    #[arg(long, default_value = "f32")]
+    precision: TrainPrecision,
+    /// The first loss scale of --precision mixed; halved (and the step skipped) on an overflow,
+    /// doubled after 2000 clean steps.
+    #[arg(long, default_value_t = INITIAL_LOSS_SCALE)]
+    loss_scale: f32,
     /// Output folder: model.pth.tar-EPOCH, history.csv, curves.png, curves.svg.
     #[arg(long)]
     out: PathBuf,
@@ -125,6 +136,9 @@ impl TrainArgs {
         };
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
+        }
+        if !(self.loss_scale.is_finite() && self.loss_scale >= 1.0) {
+            bail!("--loss-scale must be a number of at least 1");
         }
         Ok(TrainSettings {
             kind,
@@ -168,6 +182,8 @@ impl TrainArgs {
             eval_every: self.eval_every,
             eval_batch: self.eval_batch.max(1),
             device: self.device,
+            precision: self.precision,
+            loss_scale: self.loss_scale,
             out: self.out.clone(),
         })
     }
@@ -183,6 +199,7 @@ fn epoch_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
 /// Runs `reidscope train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let settings = args.settings()?;
+    let interrupt = interrupt_flag()?;
     let start = Instant::now();
     let mut bar = ProgressBar::hidden();
     let mut epochs = settings.schedule.epochs;
@@ -228,11 +245,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             TrainEvent::Epoch(record) => {
                 bar.finish_and_clear();
+                let skipped = match record.skipped_steps {
+                    0 => String::new(),
+                    n => format!(" · {n} steps skipped (non-finite gradients)"),
+                };
                 let evaluation = record.evaluation.map_or(String::new(), |(rank1, map)| {
                     format!(" · R1 {:.1}% · mAP {:.1}%", rank1 * 100.0, map * 100.0)
                 });
                 eprintln!(
-                    "epoch {}/{epochs}: loss {:.4} (softmax {:.4}, triplet {:.4}) · acc {:.1}% · lr {:.2e} · {:.1} img/s{evaluation}",
+                    "epoch {}/{epochs}: loss {:.4} (softmax {:.4}, triplet {:.4}) · acc {:.1}% · lr {:.2e} · {:.1} img/s{skipped}{evaluation}",
                     record.epoch,
                     record.loss,
                     record.loss_softmax,
@@ -243,9 +264,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 );
             }
         },
-        &AtomicBool::new(false),
+        &interrupt,
     )?;
+    bar.finish_and_clear();
     let last = outcome.history.last().map_or(0, |r| r.epoch);
+    if outcome.cancelled {
+        let resume = match last {
+            0 => "no epoch was finished".to_string(),
+            _ => format!(
+                "the last checkpoint is {}; continue with --resume {0}",
+                checkpoint_path(&settings.out, last).display()
+            ),
+        };
+        bail!(
+            "interrupted after {:.1} s: {resume}",
+            start.elapsed().as_secs_f64()
+        );
+    }
     eprintln!(
         "checkpoint {} · history and curves in {} ({:.1} s)",
         checkpoint_path(&settings.out, last).display(),
@@ -253,4 +288,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Exit status when a second Ctrl-C or SIGTERM ends the process (128 + SIGINT, as shells
+/// report it).
+const INTERRUPTED: i32 = 130;
+
+/// A flag raised by the first Ctrl-C (or SIGTERM): training stops after the current step. A
+/// second one ends the process at once (outputs are written atomically, so no checkpoint is
+/// left half-written).
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, INTERRUPTED, Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)))
+            .context("install the Ctrl-C handler")?;
+    }
+    Ok(flag)
 }

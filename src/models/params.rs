@@ -66,7 +66,8 @@ impl<'a> ParamLoader<'a> {
         let tensor = Tensor::from_data(TensorData::new(values, shape), &self.device);
         let mut param = Param::from_tensor(tensor);
         param.id = self.keys.next_id();
-        self.keys.push(param.id, key, stored, EntryKind::Parameter);
+        self.keys
+            .push(param.id, key, stored, EntryKind::Parameter, D);
         param
     }
 
@@ -122,13 +123,15 @@ impl<'a> ParamLoader<'a> {
             (ids.mean, "running_mean", EntryKind::Running),
             (ids.var, "running_var", EntryKind::Running),
         ] {
-            self.keys.push(id, &format!("{key}.{name}"), &shape, kind);
+            self.keys
+                .push(id, &format!("{key}.{name}"), &shape, kind, 1);
         }
         self.keys.push(
             ids.batches,
             &format!("{key}.num_batches_tracked"),
             &[],
             EntryKind::Count,
+            1,
         );
         Ok((values, bn))
     }

@@ -33,6 +33,7 @@ struct Entry {
     key: String,
     shape: Vec<usize>,
     kind: EntryKind,
+    rank: usize,
 }
 
 /// The first id given to a network's values. Ids are issued in load order, so the same
@@ -54,13 +55,15 @@ impl StateKeys {
         ParamId::from(FIRST_ID + self.issued)
     }
 
-    /// Records that the value `id` is stored under `key` with `shape`.
-    pub fn push(&mut self, id: ParamId, key: &str, shape: &[usize], kind: EntryKind) {
+    /// Records that the value `id`, a tensor of `rank` dimensions in the module, is stored
+    /// under `key` with `shape`.
+    pub fn push(&mut self, id: ParamId, key: &str, shape: &[usize], kind: EntryKind, rank: usize) {
         self.entries.push(Entry {
             id,
             key: key.to_string(),
             shape: shape.to_vec(),
             kind,
+            rank,
         });
     }
 
@@ -73,12 +76,13 @@ impl StateKeys {
             .collect()
     }
 
-    /// The ids of the trainable parameters, in state-dict order (PyTorch's parameter order).
-    pub fn parameter_ids(&self) -> Vec<ParamId> {
+    /// The trainable parameters' ids and tensor ranks, in state-dict order (PyTorch's
+    /// parameter order).
+    pub fn parameters(&self) -> Vec<(ParamId, usize)> {
         self.entries
             .iter()
             .filter(|e| e.kind == EntryKind::Parameter)
-            .map(|e| e.id)
+            .map(|e| (e.id, e.rank))
             .collect()
     }
 

@@ -3,15 +3,15 @@
 //! it before the f32 step. A step whose gradients hold an infinity or NaN is skipped and the
 //! scale halved; after 2000 clean steps in a row the scale doubles.
 
-/// The first scale, 2^16.
-const INITIAL: f32 = 65536.0;
+/// The first scale unless told otherwise, 2^16 (Apex's and PyTorch's).
+pub const INITIAL: f32 = 65536.0;
 /// Clean steps before the scale doubles.
-const GROWTH_INTERVAL: u32 = 2000;
+pub const GROWTH_INTERVAL: u32 = 2000;
 /// The smallest scale (a scale below 1 only loses precision).
 const MINIMUM: f32 = 1.0;
 
 /// The loss scale and what it has done.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossScale {
     scale: f32,
     clean_steps: u32,
@@ -20,15 +20,26 @@ pub struct LossScale {
 
 impl Default for LossScale {
     fn default() -> Self {
-        LossScale {
-            scale: INITIAL,
-            clean_steps: 0,
-            skipped: 0,
-        }
+        LossScale::resumed(INITIAL, 0)
     }
 }
 
 impl LossScale {
+    /// A scale that starts at `scale` (at least 1) with `clean_steps` clean steps already
+    /// counted towards the next doubling (0 for a new run).
+    pub fn resumed(scale: f32, clean_steps: u32) -> Self {
+        LossScale {
+            scale: scale.max(MINIMUM),
+            clean_steps: clean_steps.min(GROWTH_INTERVAL - 1),
+            skipped: 0,
+        }
+    }
+
+    /// Clean steps in a row since the last overflow or doubling.
+    pub fn clean_steps(&self) -> u32 {
+        self.clean_steps
+    }
+
     /// The factor the loss is multiplied by before the backward pass.
     pub fn scale(&self) -> f32 {
         self.scale
@@ -81,6 +92,15 @@ mod tests {
         scale.update(false);
         scale.update(true);
         assert_eq!((scale.scale(), scale.skipped()), (16384.0, 3));
+    }
+
+    #[test]
+    fn a_resumed_scale_keeps_its_count_of_clean_steps() {
+        let mut scale = LossScale::resumed(128.0, 1998);
+        assert!(scale.update(true));
+        assert_eq!((scale.scale(), scale.clean_steps()), (128.0, 1999));
+        assert!(scale.update(true));
+        assert_eq!((scale.scale(), scale.clean_steps()), (256.0, 0));
     }
 
     #[test]

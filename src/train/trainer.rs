@@ -16,16 +16,17 @@ use super::curves::write_curves;
 use super::data::Labels;
 use super::error::TrainError;
 use super::history::{EpochRecord, read_history, write_history};
+use super::loss_scale::LossScale;
 use super::optimizer::{OptimizerKind, OptimizerSettings};
 use super::sampler::IdentitySampler;
 use super::schedule::Schedule;
-use super::step::{Learner, LossSettings, StepStats};
-use crate::backend::{Backend, DeviceChoice, Precision};
+use super::step::{Learner, LossSettings, StepStats, TrainPrecision};
+use crate::backend::{Backend, BackendError, DeviceChoice, Precision};
 use crate::data::image::Preprocess;
 use crate::data::{DatasetKind, load_dataset};
 use crate::eval::EvalOptions;
 use crate::models::{BuildOptions, ModelName, TrainableModel};
-use crate::run::{FeatureSource, NetworkSource, RunSpec, Stage, score_model};
+use crate::run::{FeatureSource, NetworkSource, RunError, RunSpec, Stage, score_model};
 
 /// Everything that defines a training run.
 #[derive(Debug, Clone)]
@@ -66,6 +67,10 @@ pub struct TrainSettings {
     pub eval_batch: usize,
     /// Device.
     pub device: DeviceChoice,
+    /// f32 or mixed precision.
+    pub precision: TrainPrecision,
+    /// The first loss scale of mixed precision (a resumed run continues with its own).
+    pub loss_scale: f32,
     /// Output folder.
     pub out: PathBuf,
 }
@@ -124,8 +129,9 @@ pub struct TrainOutcome {
     pub cancelled: bool,
 }
 
-/// Runs `settings`; `cancel` stops the run between steps (the last finished epoch's
-/// checkpoint stays the newest).
+/// Runs `settings`; `cancel` stops the run after the current step (the unfinished epoch is
+/// dropped, so the last finished epoch's checkpoint stays the newest) or cuts an evaluation
+/// short (the epoch is saved without it).
 pub fn train(
     settings: &TrainSettings,
     on_event: &mut dyn FnMut(TrainEvent),
@@ -143,7 +149,23 @@ pub fn train(
     }
     let labels = Labels::new(train_split);
     let sampler = IdentitySampler::new(&labels.of_sample, settings.batch_size, settings.instances)?;
-    let backend = Backend::select(settings.device, Precision::F32)?;
+    let backend = match settings.precision {
+        TrainPrecision::F32 => Backend::select(settings.device, Precision::F32)?,
+        TrainPrecision::Mixed => match Backend::select(settings.device, Precision::F16) {
+            Err(BackendError::UnsupportedPrecision { device, .. }) => {
+                return Err(TrainError::Settings(format!(
+                    "--precision mixed needs f16 compute, which {device} lacks (a wgpu adapter with SHADER_F16 has it); use --precision f32"
+                )));
+            }
+            selected => selected?,
+        },
+    };
+    // Parameters live in f32 on the device whatever the training precision; evaluation
+    // between epochs runs the folded network in f32.
+    let backend = Backend {
+        precision: Precision::F32,
+        ..backend
+    };
     let device = backend.device.clone().autodiff();
     let classes = labels.identities();
 
@@ -175,7 +197,12 @@ pub fn train(
     };
     let mut history = Vec::new();
     let mut first_epoch = 0;
+    let mut loss_scale = (settings.precision == TrainPrecision::Mixed)
+        .then(|| LossScale::resumed(settings.loss_scale, 0));
     if let (Some(point), Some(path)) = (resume_point, &settings.resume) {
+        if let (Some(scale), Some(saved)) = (&mut loss_scale, point.loss_scale) {
+            *scale = saved;
+        }
         optimizer =
             optimizer
                 .from_bytes(point.optimizer_state)
@@ -221,6 +248,7 @@ pub fn train(
         optimizer,
         losses: settings.losses,
         device,
+        loss_scale,
     };
     let eval_spec = RunSpec {
         kind: dataset.kind,
@@ -244,6 +272,7 @@ pub fn train(
         let only = (epoch < settings.fixbase_epochs).then_some(classifier.as_slice());
         let batches = sampler.epoch(&mut StdRng::seed_from_u64(epoch_seed(settings.seed, epoch)));
         let started = Instant::now();
+        let skipped_before = skipped_steps(&learner);
         let mut total = StepStats::default();
         let mut steps = 0;
         let stopped = images.run_epoch(epoch, &batches, |batch| {
@@ -275,9 +304,15 @@ pub fn train(
         let evaluation = if evaluate {
             on_event(TrainEvent::Evaluating(number));
             let model = learner.model.inference(&backend)?;
-            let scores = score_model(&model, &dataset, &eval_spec, &mut |_: Stage| {}, cancel)?;
-            let metrics = &scores.evaluation.metrics;
-            Some((metrics.cmc.first().copied().unwrap_or(0.0), metrics.map))
+            // A request to stop during the evaluation skips it; the epoch is still saved.
+            match score_model(&model, &dataset, &eval_spec, &mut |_: Stage| {}, cancel) {
+                Ok(scores) => {
+                    let metrics = &scores.evaluation.metrics;
+                    Some((metrics.cmc.first().copied().unwrap_or(0.0), metrics.map))
+                }
+                Err(RunError::Cancelled) => None,
+                Err(e) => return Err(e.into()),
+            }
         } else {
             None
         };
@@ -290,7 +325,7 @@ pub fn train(
             accuracy: total.correct as f64 / total.images.max(1) as f64,
             lr,
             images_per_s: total.images as f64 / seconds.max(f64::MIN_POSITIVE),
-            skipped_steps: 0,
+            skipped_steps: skipped_steps(&learner) - skipped_before,
             evaluation,
         };
         save_checkpoint(
@@ -301,16 +336,28 @@ pub fn train(
                 epoch: number,
                 rank1: evaluation.map(|(rank1, _)| rank1),
                 lr,
+                loss_scale: learner.loss_scale,
             },
         )?;
         history.push(record);
         write_outputs(&settings.out, &history)?;
         on_event(TrainEvent::Epoch(history.last().expect("just pushed")));
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(TrainOutcome {
+                history,
+                cancelled: true,
+            });
+        }
     }
     Ok(TrainOutcome {
         history,
         cancelled: false,
     })
+}
+
+/// Optimiser steps skipped so far for non-finite gradients.
+fn skipped_steps(learner: &Learner) -> u64 {
+    learner.loss_scale.as_ref().map_or(0, LossScale::skipped)
 }
 
 /// The seed of epoch `epoch`'s sampling.

@@ -24,6 +24,16 @@ pub fn reidscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
 
 /// Runs `reidscope train --model MODEL --dataset folder --root ROOT --out OUT` with `extra`.
 pub fn train_on_folder(model: &str, root: &Path, out: &Path, extra: &[&str]) -> Output {
+    reidscope(&train_on_folder_args(model, root, out, extra))
+}
+
+/// The arguments of [`train_on_folder`].
+pub fn train_on_folder_args<'a>(
+    model: &'a str,
+    root: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--model",
@@ -36,7 +46,7 @@ pub fn train_on_folder(model: &str, root: &Path, out: &Path, extra: &[&str]) -> 
         out.to_str().expect("UTF-8 path"),
     ];
     args.extend(extra);
-    reidscope(&args)
+    args
 }
 
 /// Path of a file under the repository root.
