@@ -121,6 +121,59 @@ fn extract_with_a_bad_checkpoint_fails_with_one_clear_line() {
 }
 
 #[test]
+fn an_input_smaller_than_the_network_stride_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("feats.npy");
+    // OSNet shrinks its input 16-fold: 16x16 runs, 8x8 (and 15 pixels wide) is refused.
+    for (height, width, runs) in [("16", "16", true), ("8", "8", false), ("32", "15", false)] {
+        let size = ["--height", height, "--width", width];
+        let output = extract_on_cpu(
+            "osnet_x0_25",
+            &fixture("osnet_x0_25.pth"),
+            &fixture("images"),
+            &out,
+            &size,
+        );
+        let err = stderr(&output);
+        assert_eq!(output.status.success(), runs, "{height}x{width}: {err}");
+        if !runs {
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+            assert!(
+                err.contains(&format!(
+                    "an input of {height}x{width} is too small for osnet_x0_25"
+                )) && err.contains("at least 16"),
+                "{err}"
+            );
+        }
+    }
+    // Training checks before its first step.
+    let root = fixture("train/step");
+    let train_out = dir.path().join("run");
+    let output = train_on_folder(
+        "mobilenetv2_x1_0",
+        &root,
+        &train_out,
+        &[
+            "--height",
+            "16",
+            "--width",
+            "16",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "8",
+        ],
+    );
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("at least 32") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(!train_out.exists(), "nothing written");
+}
+
+#[test]
 fn extract_with_an_unknown_model_lists_the_known_ones() {
     let output = extract_on_cpu(
         "osnet_x9",

@@ -170,6 +170,9 @@ fn measure_training(
     };
     let weights = args.model.weights.as_deref();
     let model = TrainableModel::load(name, weights, options, identities, 0, &device)?;
+    model
+        .architecture()
+        .check_input(preprocess.height, preprocess.width)?;
     let mut learner = Learner {
         model,
         optimizer: OptimizerSettings::default().adam().init(),

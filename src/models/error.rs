@@ -58,6 +58,20 @@ pub enum ModelError {
     /// An invalid build option.
     #[error("{0}")]
     InvalidOption(String),
+    /// An input smaller than the network's output stride.
+    #[error(
+        "an input of {height}x{width} is too small for {model}: it shrinks its input {stride}-fold, so --height and --width must be at least {stride}"
+    )]
+    InputTooSmall {
+        /// The network.
+        model: crate::models::ModelName,
+        /// The input height.
+        height: u32,
+        /// The input width.
+        width: u32,
+        /// The network's output stride.
+        stride: usize,
+    },
     /// The device failed while running the network.
     #[error("inference failed on the device: {0}")]
     Device(String),

@@ -41,7 +41,7 @@ pub use weights::{RandomWeights, WeightSource};
 /// A built network, ready for eval-mode inference through its folded layers.
 #[derive(Debug)]
 pub struct Model {
-    name: ModelName,
+    architecture: Architecture,
     network: Network,
     keys: StateKeys,
     backend: Backend,
@@ -94,7 +94,7 @@ impl Model {
         let keys = loader.into_keys();
         source.finish()?;
         Ok(Self {
-            name: architecture.name,
+            architecture,
             network,
             keys,
             backend: backend.clone(),
@@ -103,7 +103,7 @@ impl Model {
 
     /// The model's name.
     pub fn name(&self) -> ModelName {
-        self.name
+        self.architecture.name
     }
 
     /// The network's values under their PyTorch keys (as loaded, before folding).
@@ -119,6 +119,9 @@ impl Model {
     /// Eval-mode features of a normalised batch `[n, 3, h, w]` given as row-major f32 values;
     /// returns `n` rows of [`ModelName::feature_dim`] values.
     pub fn features(&self, batch: Vec<f32>, shape: [usize; 4]) -> Result<Vec<f32>, ModelError> {
+        let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.architecture
+            .check_input(side(shape[2]), side(shape[3]))?;
         let device = &self.backend.device;
         let dtype = self.backend.precision.dtype();
         let input: Tensor<4> = Tensor::from_data(TensorData::new(batch, shape), (device, dtype));

@@ -74,6 +74,31 @@ impl Architecture {
         })
     }
 
+    /// How many times the network shrinks its input's height and width before the final
+    /// pooling.
+    pub fn output_stride(&self) -> usize {
+        match self.name {
+            ModelName::Resnet50 => 16 * self.last_stride,
+            ModelName::Mobilenetv2X1_0 => 32,
+            _ => 16,
+        }
+    }
+
+    /// Checks an input of `height` × `width` leaves the network a feature map of at least one
+    /// pixel.
+    pub fn check_input(&self, height: u32, width: u32) -> Result<(), ModelError> {
+        let stride = self.output_stride();
+        if (height as usize) < stride || (width as usize) < stride {
+            return Err(ModelError::InputTooSmall {
+                model: self.name,
+                height,
+                width,
+                stride,
+            });
+        }
+        Ok(())
+    }
+
     /// Builds the network from `loader`.
     pub fn build(&self, loader: &mut ParamLoader) -> Result<Network, ModelError> {
         Ok(match self.name {

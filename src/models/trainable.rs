@@ -112,6 +112,11 @@ impl TrainableModel {
         self.module = Some(f(module));
     }
 
+    /// The network's architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+    }
+
     /// The keys of the module's values.
     pub fn keys(&self) -> &StateKeys {
         &self.keys

@@ -179,6 +179,9 @@ pub fn train(
         settings.seed,
         &device,
     )?;
+    model
+        .architecture()
+        .check_input(settings.size.height, settings.size.width)?;
     let resume_point = match &settings.resume {
         Some(path) if model.classifier_drawn() => {
             return Err(TrainError::Resume {
