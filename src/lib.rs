@@ -12,6 +12,7 @@ pub mod features;
 pub mod io;
 pub mod models;
 pub mod names;
+pub mod output_dir;
 pub mod prefetch;
 pub mod report;
 pub mod run;

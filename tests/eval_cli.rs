@@ -110,8 +110,7 @@ fn eval_writes_a_report_and_reuses_the_cache() {
     assert_eq!((png.width(), png.height()), (900, 600));
     let svg = std::fs::read_to_string(report.join("cmc.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("Rank"), "svg");
-    let ranked: Vec<_> = std::fs::read_dir(report.join("ranked")).unwrap().collect();
-    assert_eq!(ranked.len(), 5);
+    assert_eq!(pngs(&report.join("ranked")).len(), 5);
     let sheet = image::open(report.join("worst.png")).unwrap();
     assert!(sheet.height() > 150 && sheet.width() > 6 * 64);
     let csv = std::fs::read_to_string(report.join("per_query.csv")).unwrap();
@@ -150,6 +149,84 @@ fn eval_writes_a_report_and_reuses_the_cache() {
         metrics
     );
     assert_eq!(std::fs::read(&chunks[0]).unwrap().len(), bytes.len());
+}
+
+/// The names of the PNG files in `dir`, sorted.
+fn pngs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".png"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn eval_replaces_only_its_own_files_and_never_writes_through_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, cache, report) = (
+        tmp.path().join("market"),
+        tmp.path().join("cache"),
+        tmp.path().join("report"),
+    );
+    write_dataset(&root);
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    let output = eval(&root, &cache, &report, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // A rerun with fewer figures removes its own old figures and nothing else.
+    let ranked = report.join("ranked");
+    std::fs::write(ranked.join("mine.png"), b"foreign").unwrap();
+    let output = eval(&root, &cache, &report, &["--visrank-queries", "2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let figures = pngs(&ranked);
+    assert_eq!(figures.len(), 3, "{figures:?}");
+    assert_eq!(std::fs::read(ranked.join("mine.png")).unwrap(), b"foreign");
+
+    // A file reidscope did not write is not overwritten.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("metrics.json"), b"{}").unwrap();
+    let output = eval(&root, &cache, &other, &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("metrics.json: exists and was not written by reidscope"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(other.join("metrics.json")).unwrap(), b"{}");
+
+    // Nothing is written through a symlinked ranked/ or report folder.
+    let target = tmp.path().join("elsewhere");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep.png"), b"keep").unwrap();
+    let linked = tmp.path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink(&target, linked.join("ranked")).unwrap();
+    let report_link = tmp.path().join("report_link");
+    std::os::unix::fs::symlink(&target, &report_link).unwrap();
+    for out in [&linked, &report_link] {
+        let output = eval(&root, &cache, out, &[]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("is a symbolic link"),
+            "{}",
+            stderr(&output)
+        );
+        let mut left: Vec<_> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["keep.png"],
+            "nothing written or deleted through the link"
+        );
+    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -221,7 +221,29 @@ fn ctrl_c_stops_training_and_keeps_the_last_checkpoint() {
     files.sort();
     assert_eq!(
         files,
-        ["curves.png", "curves.svg", "history.csv"],
+        [".reidscope-files", "curves.png", "curves.svg", "history.csv"],
         "no temporary files"
     );
+}
+
+/// `train --out` never overwrites a file it did not write: a run into a folder holding a
+/// stranger's `history.csv` or `model.pth.tar-1` stops before training and leaves it alone.
+#[test]
+fn training_leaves_files_it_did_not_write_alone() {
+    for name in ["history.csv", "model.pth.tar-1"] {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(out.path().join(name), b"mine").unwrap();
+        let output = train(out.path(), &["--epochs", "1"]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains(&format!("{name}: exists and was not written by reidscope")),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(std::fs::read(out.path().join(name)).unwrap(), b"mine");
+        assert!(
+            !out.path().join("curves.png").exists(),
+            "stopped before training"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::Run;
 use crate::eval::ranked_list;
+use crate::output_dir::{OutputDir, OutputError};
 use crate::report::cmc_plot::write_cmc_plots;
 use crate::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
 use crate::report::{MetricsFile, write_per_query_csv};
@@ -90,6 +91,9 @@ pub enum ReportError {
     /// No query has a true match, so there are no worst queries to show.
     #[error("no valid query to put on the worst-queries sheet")]
     NoValidQuery,
+    /// The folder, or a file in it, is not reidscope's to write.
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// Writes the report of `run` into `dir` (created if needed); `on_figure(done, total)` is
@@ -100,34 +104,35 @@ pub fn write_report(
     options: &ReportOptions,
     on_figure: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), ReportError> {
-    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
-    let out = |name: &str| dir.join(name);
-    run.metrics
-        .write(&out("metrics.json"))
-        .map_err(write_error(&out("metrics.json")))?;
+    let mut folder = OutputDir::open(dir)?;
+    let [metrics, per_query, cmc_png, cmc_svg, worst] = [
+        "metrics.json",
+        "per_query.csv",
+        "cmc.png",
+        "cmc.svg",
+        "worst.png",
+    ]
+    .map(|name| folder.claim(name));
+    let (metrics, per_query, cmc_png, cmc_svg, worst) =
+        (metrics?, per_query?, cmc_png?, cmc_svg?, worst?);
+    folder.save()?;
+    run.metrics.write(&metrics).map_err(write_error(&metrics))?;
     let names: Vec<String> = run
         .queries
         .iter()
         .map(|s| s.path.display().to_string())
         .collect();
-    write_per_query_csv(
-        &out("per_query.csv"),
-        &run.evaluation,
-        &run.query_labels,
-        Some(&names),
-    )
-    .map_err(write_error(&out("per_query.csv")))?;
+    write_per_query_csv(&per_query, &run.evaluation, &run.query_labels, Some(&names))
+        .map_err(write_error(&per_query))?;
     let mut runs = vec![run.metrics.clone()];
     runs.extend(options.compare.iter().cloned());
-    write_cmc_plots(&out("cmc.png"), &out("cmc.svg"), &runs).map_err(|reason| {
-        ReportError::Figure {
-            path: out("cmc.png"),
-            reason,
-        }
+    write_cmc_plots(&cmc_png, &cmc_svg, &runs).map_err(|reason| ReportError::Figure {
+        path: cmc_png,
+        reason,
     })?;
     let figures = Figures { run };
-    figures.write_ranked(&out("ranked"), options, on_figure)?;
-    figures.write_worst(&out("worst.png"))
+    figures.write_ranked(&folder, options, on_figure)?;
+    figures.write_worst(&worst)
 }
 
 /// Ranked-list figures of a run.
@@ -164,10 +169,11 @@ impl Figures<'_> {
         }
     }
 
-    /// One figure per selected query in `dir`.
+    /// One figure per selected query in the report's `ranked/` (replacing the figures of an
+    /// earlier run there, and only those).
     fn write_ranked(
         &self,
-        dir: &Path,
+        report: &OutputDir,
         options: &ReportOptions,
         on_figure: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(), ReportError> {
@@ -188,18 +194,26 @@ impl Figures<'_> {
             return Ok(());
         }
 
-        std::fs::create_dir_all(dir).map_err(write_error(dir))?;
-        remove_old_figures(dir)?;
+        let mut dir = report.subdir("ranked")?;
+        dir.remove_own(|name| name.ends_with(".png"))?;
+        let paths = selected
+            .iter()
+            .map(|&q| {
+                let stem = self.run.queries[q]
+                    .path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                dir.claim(&format!("{q:05}_{stem}.png"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        dir.save()?;
         let done = AtomicUsize::new(0);
-        selected.par_iter().try_for_each(|&q| {
-            let stem = self.run.queries[q]
-                .path
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy();
-            let path = dir.join(format!("{q:05}_{stem}.png"));
-            write_ranked_png(&path, &[self.ranked(q, k)])
-                .map_err(|reason| ReportError::Figure { path, reason })?;
+        selected.par_iter().zip(&paths).try_for_each(|(&q, path)| {
+            write_ranked_png(path, &[self.ranked(q, k)]).map_err(|reason| ReportError::Figure {
+                path: path.clone(),
+                reason,
+            })?;
             on_figure(done.fetch_add(1, Ordering::Relaxed) + 1, selected.len());
             Ok(())
         })
@@ -229,15 +243,4 @@ impl Figures<'_> {
 fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError {
     let path = path.to_path_buf();
     move |source| ReportError::Write { path, source }
-}
-
-/// Removes the PNG figures of an earlier run from a `ranked/` folder.
-fn remove_old_figures(dir: &Path) -> Result<(), ReportError> {
-    for entry in std::fs::read_dir(dir).map_err(write_error(dir))? {
-        let path = entry.map_err(write_error(dir))?.path();
-        if path.extension().is_some_and(|e| e == "png") {
-            std::fs::remove_file(&path).map_err(write_error(&path))?;
-        }
-    }
-    Ok(())
 }

@@ -21,9 +21,19 @@ const OPTIMIZER_STATE: &str = "burnpack";
 /// Key of the loss scale of mixed precision (PyTorch's `GradScaler.state_dict()` layout).
 const SCALER: &str = "scaler";
 
+/// `model.pth.tar-EPOCH`, Torchreid's name of the checkpoint after `epoch`.
+pub fn checkpoint_name(epoch: usize) -> String {
+    format!("model.pth.tar-{epoch}")
+}
+
+/// The epoch of a file named as [`checkpoint_name`] writes it.
+pub fn checkpoint_epoch(name: &str) -> Option<usize> {
+    name.strip_prefix("model.pth.tar-")?.parse().ok()
+}
+
 /// `OUT/model.pth.tar-EPOCH`.
 pub fn checkpoint_path(out: &Path, epoch: usize) -> PathBuf {
-    out.join(format!("model.pth.tar-{epoch}"))
+    out.join(checkpoint_name(epoch))
 }
 
 /// What a checkpoint records besides the network.

@@ -48,6 +48,9 @@ pub enum TrainError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The output folder, or a file in it, is not reidscope's to write.
+    #[error(transparent)]
+    Folder(#[from] crate::output_dir::OutputError),
     /// An output file could not be written.
     #[error("cannot write {}: {reason}", path.display())]
     Output {

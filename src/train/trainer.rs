@@ -11,7 +11,9 @@ use rand::rngs::StdRng;
 
 use super::augment::Augment;
 use super::batches::TrainImages;
-use super::checkpoint::{CheckpointInfo, checkpoint_path, read_resume_point, save_checkpoint};
+use super::checkpoint::{
+    CheckpointInfo, checkpoint_epoch, checkpoint_name, read_resume_point, save_checkpoint,
+};
 use super::curves::write_curves;
 use super::data::Labels;
 use super::error::TrainError;
@@ -26,6 +28,7 @@ use crate::data::image::Preprocess;
 use crate::data::{DatasetKind, load_dataset};
 use crate::eval::EvalOptions;
 use crate::models::{BuildOptions, ModelName, TrainableModel};
+use crate::output_dir::OutputDir;
 use crate::run::{FeatureSource, NetworkSource, RunError, RunSpec, Stage, score_model};
 
 /// Everything that defines a training run.
@@ -222,10 +225,17 @@ pub fn train(
             settings.schedule.epochs
         )));
     }
-    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Output {
-        path: settings.out.clone(),
-        reason: e.to_string(),
-    })?;
+    // Every file this run will write is claimed before the first step, so a file of the same
+    // name that reidscope did not write stops the run before any work, and is left alone.
+    let mut out = OutputDir::open(&settings.out)?;
+    let outputs = RunOutputs {
+        history: out.claim("history.csv")?,
+        curves_png: out.claim("curves.png")?,
+        curves_svg: out.claim("curves.svg")?,
+    };
+    let epochs = first_epoch + 1..=settings.schedule.epochs;
+    out.refuse_foreign(|name| checkpoint_epoch(name).is_some_and(|epoch| epochs.contains(&epoch)))?;
+    out.save()?;
 
     let images = TrainImages {
         paths: train_split.iter().map(|s| s.path.clone()).collect(),
@@ -331,8 +341,10 @@ pub fn train(
             skipped_steps: skipped_steps(&learner) - skipped_before,
             evaluation,
         };
+        let checkpoint = out.claim(&checkpoint_name(number))?;
+        out.save()?;
         save_checkpoint(
-            &checkpoint_path(&settings.out, number),
+            &checkpoint,
             &learner.model,
             &learner.optimizer,
             CheckpointInfo {
@@ -343,7 +355,7 @@ pub fn train(
             },
         )?;
         history.push(record);
-        write_outputs(&settings.out, &history)?;
+        outputs.write(&history)?;
         on_event(TrainEvent::Epoch(history.last().expect("just pushed")));
         if cancel.load(Ordering::Relaxed) {
             return Ok(TrainOutcome {
@@ -385,17 +397,25 @@ fn earlier_history(out: &Path, epoch: usize) -> Vec<EpochRecord> {
         .unwrap_or_default()
 }
 
-/// `history.csv` and `curves.png` / `.svg` of `history`.
-fn write_outputs(out: &Path, history: &[EpochRecord]) -> Result<(), TrainError> {
-    let path = out.join("history.csv");
-    write_history(&path, history).map_err(|e| TrainError::Output {
-        path,
-        reason: e.to_string(),
-    })?;
-    write_curves(&out.join("curves.png"), &out.join("curves.svg"), history).map_err(|reason| {
-        TrainError::Output {
-            path: out.join("curves.png"),
-            reason,
-        }
-    })
+/// The files a run rewrites after every epoch.
+struct RunOutputs {
+    history: PathBuf,
+    curves_png: PathBuf,
+    curves_svg: PathBuf,
+}
+
+impl RunOutputs {
+    /// Writes `history.csv` and the curves of `history`.
+    fn write(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
+        write_history(&self.history, history).map_err(|e| TrainError::Output {
+            path: self.history.clone(),
+            reason: e.to_string(),
+        })?;
+        write_curves(&self.curves_png, &self.curves_svg, history).map_err(|reason| {
+            TrainError::Output {
+                path: self.curves_png.clone(),
+                reason,
+            }
+        })
+    }
 }
