@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::cache::{CacheEntry, Chunk};
 use crate::data::image::{ImageError, Preprocess};
+use crate::eval::distance::row_fault;
 use crate::models::{Model, ModelError};
 use crate::prefetch::prefetch;
 
@@ -128,6 +129,16 @@ pub fn extract(
                         batch.paths.len(),
                         out.dim
                     ))));
+                }
+                let faulty = rows
+                    .chunks_exact(out.dim)
+                    .zip(&batch.paths)
+                    .find_map(|(row, path)| row_fault(row).map(|fault| (path, fault)));
+                if let Some((path, fault)) = faulty {
+                    return ControlFlow::Break(Some(ModelError::BadFeatures {
+                        image: path.clone(),
+                        reason: fault.to_string(),
+                    }));
                 }
                 out.features.extend_from_slice(&rows);
                 out.kept.extend(batch.paths);

@@ -103,3 +103,36 @@ fn invalid_last_stride_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("--last-stride"), "{err}");
 }
+
+#[test]
+fn non_finite_weights_and_negative_variances_are_refused_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, expected) in [
+        ("conv1.conv.weight", f32::NAN, "holds NaN at index 0"),
+        ("fc.0.weight", f32::INFINITY, "holds inf at index 0"),
+        ("conv1.bn.running_var", -0.5, "negative variance -0.5"),
+    ] {
+        let path = dir.path().join(format!("{key}.pth"));
+        checkpoint_with_value(
+            ModelName::OsnetX0_25,
+            &fixture("osnet_x0_25.pth"),
+            key,
+            value,
+            &path,
+        );
+        let err = Model::from_checkpoint(
+            ModelName::OsnetX0_25,
+            &path,
+            BuildOptions::default(),
+            &cpu_backend(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!("{key}.pth"))
+                && err.contains(&format!("'{key}'"))
+                && err.contains(expected),
+            "{err}"
+        );
+    }
+}

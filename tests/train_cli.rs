@@ -221,7 +221,12 @@ fn ctrl_c_stops_training_and_keeps_the_last_checkpoint() {
     files.sort();
     assert_eq!(
         files,
-        [".reidscope-files", "curves.png", "curves.svg", "history.csv"],
+        [
+            ".reidscope-files",
+            "curves.png",
+            "curves.svg",
+            "history.csv"
+        ],
         "no temporary files"
     );
 }

@@ -15,7 +15,41 @@ use super::rerank::Reranker;
 /// Distance values held at once while scoring (one block of query rows).
 const BLOCK_VALUES: usize = 1 << 24;
 
-/// Checks a row-major feature matrix: a whole number of rows, every value finite.
+/// The largest squared norm of a feature row: a distance adds two squared norms and twice a
+/// product of rows, so a quarter of float32's range keeps every distance finite.
+const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
+
+/// What makes a feature row unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFault {
+    /// The value in this column is NaN or infinite.
+    NotFinite(usize),
+    /// The row is so large that its distances would overflow.
+    TooLarge,
+}
+
+impl std::fmt::Display for RowFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowFault::NotFinite(column) => write!(f, "column {column} is not a finite number"),
+            RowFault::TooLarge => write!(
+                f,
+                "its values are too large: distances between such rows overflow float32"
+            ),
+        }
+    }
+}
+
+/// Why feature `row` cannot be ranked, if it cannot.
+pub fn row_fault(row: &[f32]) -> Option<RowFault> {
+    if let Some(column) = row.iter().position(|v| !v.is_finite()) {
+        return Some(RowFault::NotFinite(column));
+    }
+    let squared_norm: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    (squared_norm > MAX_SQUARED_NORM).then_some(RowFault::TooLarge)
+}
+
+/// Checks a row-major feature matrix: a whole number of rows, each one rankable.
 pub fn check_features(what: &'static str, values: &[f32], dim: usize) -> Result<usize, EvalError> {
     if dim == 0 || !values.len().is_multiple_of(dim) {
         return Err(EvalError::Shape {
@@ -24,19 +58,14 @@ pub fn check_features(what: &'static str, values: &[f32], dim: usize) -> Result<
             dim,
         });
     }
-    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-        return Err(EvalError::NotFinite {
-            what,
-            row: index / dim,
-            column: index % dim,
-        });
-    }
-    // Distances square the features: their squared norms must stay finite too.
-    if let Some(row) = values
-        .chunks_exact(dim)
-        .position(|r| !r.iter().map(|v| v * v).sum::<f32>().is_finite())
-    {
-        return Err(EvalError::TooLarge { what, row });
+    for (row, values) in values.chunks_exact(dim).enumerate() {
+        match row_fault(values) {
+            Some(RowFault::NotFinite(column)) => {
+                return Err(EvalError::NotFinite { what, row, column });
+            }
+            Some(RowFault::TooLarge) => return Err(EvalError::TooLarge { what, row }),
+            None => {}
+        }
     }
     Ok(values.len() / dim)
 }
@@ -150,5 +179,30 @@ impl Distances {
             Distances::Plain { queries, gallery } => queries.distances(range, gallery, out),
             Distances::Reranked { reranker, .. } => reranker.distances(range, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_whose_distances_would_overflow_are_refused() {
+        // 1.8e19 squared is 3.2e38: finite, but the distance of two such rows is not.
+        let huge = [1.8e19f32, 0.0, 0.0, 0.0];
+        assert_eq!(row_fault(&huge), Some(RowFault::TooLarge));
+        let error = check_features("query features", &[[1.0; 4], huge].concat(), 4);
+        assert!(matches!(error, Err(EvalError::TooLarge { row: 1, .. })));
+        // The largest rows allowed still give finite distances.
+        let large = [4.6e18f32; 4];
+        assert_eq!(row_fault(&large), None);
+        let negated = large.map(|v| -v);
+        let squared_distance: f32 = large
+            .iter()
+            .zip(&negated)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum();
+        assert!(squared_distance.is_finite());
+        assert_eq!(row_fault(&[1.0, f32::NAN]), Some(RowFault::NotFinite(1)));
     }
 }

@@ -34,7 +34,7 @@ pub enum EvalError {
         column: usize,
     },
     /// A feature row is so large that its squared norm overflows.
-    #[error("{what}: row {row} is too large (its squared norm overflows float32)")]
+    #[error("{what}: row {row} is too large (distances between such rows overflow float32)")]
     TooLarge {
         /// Which input.
         what: &'static str,

@@ -151,6 +151,12 @@ impl Checkpoint {
                 tensor.dtype()
             ),
         })?;
+        if let Some(reason) = implausible(key, &values) {
+            return Err(ModelError::Read {
+                file: self.path.clone(),
+                reason: format!("tensor '{key}' {reason}"),
+            });
+        }
         self.used.insert(key.to_string());
         Ok(values)
     }
@@ -265,4 +271,22 @@ fn first_foreign_object(value: &PickleValue, path: &mut Vec<String>) -> Option<(
         }),
         _ => None,
     }
+}
+
+/// Why the values of tensor `key` cannot be a network's: a NaN or infinity anywhere, or a
+/// negative BatchNorm running variance (each would make every feature NaN).
+fn implausible(key: &str, values: &[f32]) -> Option<String> {
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Some(format!(
+            "holds {v} at index {i}; weights must be finite numbers"
+        ));
+    }
+    if key.ends_with("running_var")
+        && let Some((i, v)) = values.iter().enumerate().find(|(_, v)| **v < 0.0)
+    {
+        return Some(format!(
+            "holds the negative variance {v} at index {i}; running variances are never negative"
+        ));
+    }
+    None
 }

@@ -55,6 +55,18 @@ pub enum ModelError {
         /// How many keys were unexpected.
         count: usize,
     },
+    /// The model's features of an image cannot be ranked (NaN, infinite or overflowing): the
+    /// weights are broken.
+    #[error(
+        "the features of {} are unusable: {reason} (are the model's weights broken?)",
+        image.display()
+    )]
+    BadFeatures {
+        /// The image.
+        image: PathBuf,
+        /// What is wrong with them.
+        reason: String,
+    },
     /// An invalid build option.
     #[error("{0}")]
     InvalidOption(String),

@@ -146,3 +146,32 @@ pub fn assert_close(got: &[f32], expected: &[f32], tolerance: f32, what: &str) {
         "{what}: off by {error}"
     );
 }
+
+/// Writes `source` (a `model` checkpoint) to `out` with `value` at index 0 of tensor `key`.
+pub fn checkpoint_with_value(
+    model: reidscope::models::ModelName,
+    source: &Path,
+    key: &str,
+    value: f32,
+    out: &Path,
+) {
+    use reidscope::models::checkpoint_writer::{TensorValues, Value, write_checkpoint};
+    use reidscope::models::{BuildOptions, Model};
+    let model = Model::from_checkpoint(model, source, BuildOptions::default(), &cpu_backend())
+        .expect("the source checkpoint loads");
+    let Value::OrderedDict(mut entries) = model.state().unwrap().to_value(Precision::F32) else {
+        panic!("a state dict is an OrderedDict");
+    };
+    let (_, tensor) = entries
+        .iter_mut()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("no tensor {key}"));
+    let Value::Tensor(record) = tensor else {
+        panic!("{key} is a tensor");
+    };
+    let TensorValues::F32(values) = &mut record.values else {
+        panic!("{key} is float32");
+    };
+    values[0] = value;
+    write_checkpoint(out, &Value::OrderedDict(entries)).unwrap();
+}
