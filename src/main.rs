@@ -16,6 +16,10 @@ mod cli;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Largest image decoded, in pixels (width x height); a larger one is skipped with a
+    /// reason, read from its header.
+    #[arg(long, global = true, default_value_t = reidscope::data::image::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
 }
 
 #[derive(Subcommand)]
@@ -68,7 +72,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,wgpu_core=error,wgpu_hal=error,naga=error".into()),
         )
         .init();
-    let command = Cli::parse()
+    let cli = Cli::parse();
+    reidscope::data::image::set_max_pixels(cli.max_pixels);
+    let command = cli
         .command
         .or_else(|| Cli::parse_from(["reidscope", "gui"]).command)
         .expect("`gui` is a command");

@@ -1,7 +1,9 @@
 //! Image decoding and Torchreid's test-time preprocessing: RGB, bilinear resize to H×W
 //! (bit-exact with Pillow), scale to [0, 1], ImageNet mean/std normalisation.
 
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use image::RgbImage;
 
@@ -11,6 +13,29 @@ use crate::data::resample::resize_bilinear_rgb8;
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations (RGB).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// The default largest image decoded: 64 megapixels (an 8000×8000 photograph).
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+
+/// The largest image (width × height) decoded; see [`set_max_pixels`].
+static MAX_PIXELS: AtomicU64 = AtomicU64::new(DEFAULT_MAX_PIXELS);
+
+/// Sets the largest image decoded, in pixels (width × height): a larger one is refused from
+/// its header, before any pixel buffer is allocated (`--max-pixels`).
+pub fn set_max_pixels(pixels: u64) {
+    MAX_PIXELS.store(pixels.max(1), Ordering::Relaxed);
+}
+
+/// Refuses an image of `width` × `height` over the pixel limit.
+fn check_size(width: u64, height: u64) -> Result<(), String> {
+    let limit = MAX_PIXELS.load(Ordering::Relaxed);
+    match width.checked_mul(height) {
+        Some(pixels) if pixels <= limit => Ok(()),
+        _ => Err(format!(
+            "its header declares {width}x{height} pixels, more than the limit of {limit} (--max-pixels)"
+        )),
+    }
+}
 
 /// An image that could not be turned into a network input.
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +140,17 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
         }
         return decode_jpeg(&bytes).map_err(error);
     }
-    let decoded =
-        image::load_from_memory_with_format(&bytes, format).map_err(|e| error(e.to_string()))?;
+    let reader = || image::ImageReader::with_format(Cursor::new(&bytes[..]), format);
+    let (width, height) = reader()
+        .into_dimensions()
+        .map_err(|e| error(e.to_string()))?;
+    check_size(u64::from(width), u64::from(height)).map_err(error)?;
+    // The limit again as the decoder's allocation cap (8 bytes per pixel: 16-bit RGBA).
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS.load(Ordering::Relaxed).saturating_mul(8));
+    let mut decoder = reader();
+    decoder.limits(limits);
+    let decoded = decoder.decode().map_err(|e| error(e.to_string()))?;
     Ok(decoded.to_rgb8())
 }
 
@@ -124,7 +158,10 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
 fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
     // libjpeg reports fatal errors by unwinding out of the decoder.
     let decoded = std::panic::catch_unwind(|| -> std::io::Result<(usize, usize, Vec<u8>)> {
-        let mut started = mozjpeg::Decompress::new_mem(bytes)?.rgb()?;
+        let header = mozjpeg::Decompress::new_mem(bytes)?;
+        let (width, height) = header.size();
+        check_size(width as u64, height as u64).map_err(std::io::Error::other)?;
+        let mut started = header.rgb()?;
         let (width, height) = (started.width(), started.height());
         let pixels = started.read_scanlines::<u8>()?;
         started.finish()?;
