@@ -1,6 +1,6 @@
 //! Writing result files atomically: a temporary file beside the target, renamed into place.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use npyz::WriterBuilder;
 use std::path::Path;
@@ -32,6 +32,46 @@ pub fn write_atomic(
     Ok(())
 }
 
+/// Reads the regular file at `path` (a symlink to one is followed), refusing anything else —
+/// a FIFO, device or socket is refused without waiting on it — and files over `limit` bytes.
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading waits for a writer, unless non-blocking.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, device, socket or folder)",
+        ));
+    }
+    if meta.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "the file has {} bytes, more than the {limit} read for this kind of file",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "the file grew past {limit} bytes while being read"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Reads the regular text file at `path` as [`read_regular_file`] does; it must be UTF-8.
+pub fn read_text_file(path: &Path, limit: u64) -> std::io::Result<String> {
+    String::from_utf8(read_regular_file(path, limit)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Writes a row-major `[rows, cols]` f32 matrix as a C-order `.npy` file.
 pub fn write_npy_f32(path: &Path, values: &[f32], cols: usize) -> std::io::Result<()> {
     let rows = values.len().checked_div(cols).unwrap_or(0);
@@ -56,6 +96,22 @@ pub struct NpyError {
     pub message: String,
 }
 
+/// The largest `.npy` file read (features of a million images of 2048 values).
+const MAX_NPY_BYTES: u64 = 8 << 30;
+
+/// `text` cut to its first 200 characters (a parser's message may quote a whole header).
+fn shortened(text: &str) -> String {
+    const KEPT: usize = 200;
+    match text.char_indices().nth(KEPT) {
+        Some((end, _)) => format!(
+            "{}… ({} characters in all)",
+            &text[..end],
+            text.chars().count()
+        ),
+        None => text.to_string(),
+    }
+}
+
 /// A `.npy` file read into memory.
 type NpyInMemory = npyz::NpyFile<std::io::Cursor<Vec<u8>>>;
 
@@ -65,9 +121,9 @@ fn open_npy(path: &Path) -> Result<(String, Vec<usize>, NpyInMemory), NpyError> 
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let bytes = read_regular_file(path, MAX_NPY_BYTES).map_err(|e| error(e.to_string()))?;
     let npy = npyz::NpyFile::new(std::io::Cursor::new(bytes))
-        .map_err(|e| error(format!("not a .npy file: {e}")))?;
+        .map_err(|e| error(format!("not a .npy file: {}", shortened(&e.to_string()))))?;
     if npy.order() == npyz::Order::Fortran {
         return Err(error(
             "Fortran-ordered arrays are not supported; save in C order".into(),
@@ -139,4 +195,39 @@ pub fn read_npy_ids(path: &Path) -> Result<Vec<i64>, NpyError> {
         }
     }
     .map_err(|e| error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_bad_npy_header_is_not_echoed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.npy");
+        let header = "(".repeat(1 << 20);
+        let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+        bytes.extend((header.len() as u32).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let error = read_npy_matrix(&path).unwrap_err().to_string();
+        assert!(error.contains("bad.npy: not a .npy file"), "{error}");
+        assert!(error.len() < 600, "{} characters", error.len());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, b"12345").unwrap();
+        assert_eq!(read_regular_file(&path, 5).unwrap(), b"12345");
+        let error = read_regular_file(&path, 4).unwrap_err().to_string();
+        assert!(error.contains("5 bytes, more than the 4"), "{error}");
+        let error = read_regular_file(Path::new("/dev/zero"), 4)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        assert!(read_regular_file(dir.path(), 4).is_err());
+    }
 }

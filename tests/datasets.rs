@@ -195,13 +195,17 @@ fn csv_description_with_header_and_commas_in_paths() {
     let csv = tmp.path().join("set.csv");
     fs::write(
         &csv,
-        "path,pid,camid,split\nq/a,b.jpg,3,0,query\ng/c.jpg,3,1,gallery\ng/d.jpg,4,0,gallery\nt/e.jpg,9,2,train\n",
+        "path,pid,camid,split\nq/a,b.jpg,3,0,query\ng/c.jpg,3,1,gallery\ng/d.jpg,4,0,gallery\ng/junk.jpg,-1,1,gallery\nt/e.jpg,9,2,train\n",
     )
     .unwrap();
     let data = load_dataset(DatasetKind::Auto, &csv).unwrap();
     assert_eq!(data.kind, DatasetKind::Folder);
     assert_eq!(data.split.query[0].path, tmp.path().join("q/a,b.jpg"));
-    assert_eq!(data.split.gallery.len(), 2);
+    assert_eq!(
+        data.split.gallery.len(),
+        2,
+        "the junk row (pid -1) is dropped"
+    );
     assert_eq!(data.split.train[0].camid, 2);
 
     fs::write(&csv, "q/a.jpg,3,0,query\ng/c.jpg,x,1,gallery\n").unwrap();

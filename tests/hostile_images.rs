@@ -112,3 +112,39 @@ fn images_over_the_pixel_limit_are_skipped_from_their_header() {
     );
     assert!(err.contains("(3 skipped)"), "{err}");
 }
+
+/// A FIFO or a link to a device named like an image is skipped with a reason at once (no
+/// hang, no endless read); a link to a real image is followed.
+#[cfg(unix)]
+#[test]
+fn special_files_are_skipped_with_a_reason_and_links_to_images_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    let real = images.join("0000_c1s1_000000_00.png");
+    std::fs::copy(fixture("images/0000_c1s1_000000_00.png"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, images.join("0001_link.png")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", images.join("0002_zero.jpg")).unwrap();
+    let fifo = images.join("0003_fifo.jpg");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = dir.path().join("feats.npy");
+
+    let output = extract_limited(&images, &out, "");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    for name in ["0002_zero.jpg", "0003_fifo.jpg"] {
+        assert!(
+            err.lines()
+                .any(|line| line.contains(name) && line.contains("not a regular file")),
+            "{name}: {err}"
+        );
+    }
+    let (_, shape) = read_npy::<f32>(&out);
+    assert_eq!(shape[0], 2, "the image and the link to it");
+}

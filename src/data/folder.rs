@@ -1,13 +1,16 @@
 //! Custom datasets: a CSV file `path,pid,camid,split` (paths relative to the CSV's folder,
-//! split `query`, `gallery` or `train`, camid 0-based, optional header line).
+//! split `query`, `gallery` or `train`, camid 0-based, optional header line); junk rows
+//! (pid −1) are dropped.
 
 use std::path::Path;
+
+use crate::io::read_text_file;
 
 use super::{DataError, Sample, Split};
 
 /// Reads a CSV dataset description.
 pub(super) fn read_csv(csv: &Path) -> Result<Split, DataError> {
-    let text = std::fs::read_to_string(csv).map_err(DataError::io(csv))?;
+    let text = read_text_file(csv, super::MAX_LIST_BYTES).map_err(DataError::io(csv))?;
     let base = csv.parent().unwrap_or(Path::new("."));
     let mut split = Split::default();
     for (index, line) in text.lines().enumerate() {
@@ -38,6 +41,10 @@ pub(super) fn read_csv(csv: &Path) -> Result<Split, DataError> {
             pid: int("pid", pid)?,
             camid: int("camid", camid)?,
         };
+        // Junk boxes (pid −1) are dropped, as in the other layouts.
+        if sample.pid == -1 {
+            continue;
+        }
         match split_name.trim() {
             "query" => split.query.push(sample),
             "gallery" => split.gallery.push(sample),

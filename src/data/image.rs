@@ -8,11 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use image::RgbImage;
 
 use crate::data::resample::resize_bilinear_rgb8;
+use crate::io::read_regular_file;
 
 /// ImageNet channel means (RGB).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations (RGB).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// The largest image file read (a 64-megapixel PNG compresses to less).
+const MAX_IMAGE_FILE_BYTES: u64 = 512 << 20;
 
 /// The default largest image decoded: 64 megapixels (an 8000×8000 photograph).
 pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
@@ -130,7 +134,7 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let bytes = read_regular_file(path, MAX_IMAGE_FILE_BYTES).map_err(|e| error(e.to_string()))?;
     let format = image::guess_format(&bytes).map_err(|e| error(e.to_string()))?;
     if format == image::ImageFormat::Jpeg {
         if !jpeg_is_complete(&bytes) {

@@ -103,6 +103,9 @@ impl DataError {
     }
 }
 
+/// The largest dataset description read (a CSV or list file of a few million rows).
+const MAX_LIST_BYTES: u64 = 1 << 30;
+
 /// True for `.jpg/.jpeg/.png` file names (case-insensitive).
 fn is_image_name(path: &Path) -> bool {
     path.extension()
@@ -110,13 +113,16 @@ fn is_image_name(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
-/// Every `.jpg/.jpeg/.png` file directly inside `dir`, sorted by file name.
+/// Every `.jpg/.jpeg/.png` entry directly inside `dir` but folders (links and special files
+/// included, so that reading them reports why they are left out), sorted by file name.
 pub fn list_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if is_image_name(&path) && entry.file_type()?.is_file() {
+        // Anything but a folder: symlinks are followed, and special files are refused with a
+        // reason when read, so every file left out is reported.
+        if is_image_name(&path) && !entry.file_type()?.is_dir() {
             files.push(path);
         }
     }

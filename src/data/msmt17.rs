@@ -4,11 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::io::read_text_file;
+
 use super::{DataError, Sample};
 
 /// Reads one list file, resolving its paths against `image_dir`.
 pub(super) fn read_list(list: &Path, image_dir: &Path) -> Result<Vec<Sample>, DataError> {
-    let text = std::fs::read_to_string(list).map_err(DataError::io(list))?;
+    let text = read_text_file(list, super::MAX_LIST_BYTES).map_err(DataError::io(list))?;
     let mut samples = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -5,7 +5,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{EvalOptions, Evaluation, Label};
-use crate::io::write_atomic;
+use crate::io::{read_text_file, write_atomic};
+
+/// The largest `metrics.json` read (a CMC curve of a million ranks).
+const MAX_METRICS_BYTES: u64 = 64 << 20;
 
 /// The contents of `metrics.json`: fractions in [0, 1], CMC from rank 1 to `cmc.len()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,7 +107,8 @@ impl MetricsFile {
 
     /// Reads a file written by [`MetricsFile::write`].
     pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_text_file(path, MAX_METRICS_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text)
             .map_err(|e| format!("{}: not a reidscope metrics file: {e}", path.display()))
     }

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use crate::io::write_atomic;
+use crate::io::{read_text_file, write_atomic};
+
+/// The largest `history.csv` read (one short row per epoch).
+const MAX_HISTORY_BYTES: u64 = 64 << 20;
 
 /// The columns, in order.
 pub const HEADER: &str =
@@ -89,7 +92,8 @@ pub fn write_history(path: &Path, records: &[EpochRecord]) -> std::io::Result<()
 
 /// Reads a file written by [`write_history`]; an error names the line that does not parse.
 pub fn read_history(path: &Path) -> Result<Vec<EpochRecord>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        read_text_file(path, MAX_HISTORY_BYTES).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
         return Err(format!(
