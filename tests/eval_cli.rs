@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use image::{Rgb, RgbImage};
@@ -52,6 +52,16 @@ fn write_dataset(root: &Path) {
     .unwrap();
 }
 
+/// A temporary folder with the miniature dataset in `market/`, and the paths of its feature
+/// cache `cache/` and report folder `report/` (not yet created).
+fn dataset_with_folders() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("market");
+    write_dataset(&root);
+    let (cache, report) = (tmp.path().join("cache"), tmp.path().join("report"));
+    (tmp, root, cache, report)
+}
+
 /// `reidscope eval` on the CPU of MobileNetV2 with the bundled ImageNet weights, unless `extra`
 /// names a `--model` (and its `--weights`).
 fn eval(root: &Path, cache: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -92,13 +102,7 @@ fn eval(root: &Path, cache: &Path, out: &Path, extra: &[&str]) -> std::process::
 
 #[test]
 fn eval_writes_a_report_and_reuses_the_cache() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (root, cache, report) = (
-        tmp.path().join("market"),
-        tmp.path().join("cache"),
-        tmp.path().join("report"),
-    );
-    write_dataset(&root);
+    let (tmp, root, cache, report) = dataset_with_folders();
 
     let output = eval(&root, &cache, &report, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -160,13 +164,7 @@ fn eval_writes_a_report_and_reuses_the_cache() {
 
 #[test]
 fn overflowing_features_are_an_error_naming_the_image_and_nothing_is_cached() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (root, cache, report) = (
-        tmp.path().join("market"),
-        tmp.path().join("cache"),
-        tmp.path().join("report"),
-    );
-    write_dataset(&root);
+    let (tmp, root, cache, report) = dataset_with_folders();
     // A finite but huge weight: it loads, and every feature overflows.
     let weights = tmp.path().join("huge.pth");
     checkpoint_with_value(
@@ -211,13 +209,7 @@ fn pngs(dir: &Path) -> Vec<String> {
 #[cfg(unix)]
 #[test]
 fn eval_replaces_only_its_own_files_and_never_writes_through_symlinks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (root, cache, report) = (
-        tmp.path().join("market"),
-        tmp.path().join("cache"),
-        tmp.path().join("report"),
-    );
-    write_dataset(&root);
+    let (tmp, root, cache, report) = dataset_with_folders();
     let stderr =
         |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
     let output = eval(&root, &cache, &report, &[]);

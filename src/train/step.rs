@@ -32,8 +32,9 @@ named_enum! {
         /// float32 throughout.
         #[default]
         F32 = "f32" | "fp32",
-        /// Apex O2-style: f16 forward and backward, f32 parameters, optimiser state,
-        /// normalisation and losses, dynamic loss scaling (wgpu adapters with f16 only).
+        /// Apex O2-style: f16 activations and gradients between layers (each layer sums in
+        /// f32), f32 parameters, optimiser state, normalisation and losses, dynamic loss
+        /// scaling (wgpu adapters with f16 only).
         Mixed = "mixed",
     }
 }
