@@ -1,15 +1,14 @@
 //! On-disk feature cache. An entry is keyed by model, weights content, precision, input size
-//! and the image list (paths, sizes, modification times); it holds the features in chunks of
+//! and the image list (paths and contents); it holds the features in chunks of
 //! [`CHUNK_IMAGES`] images, each written atomically with a checksum, so an interrupted
 //! extraction resumes at the first missing chunk and a damaged chunk is recomputed.
 
+use rayon::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
-
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::io::write_atomic;
+use crate::io::{open_regular_file, write_atomic};
 
 /// Images per chunk file.
 pub const CHUNK_IMAGES: usize = 1024;
@@ -31,12 +30,12 @@ pub struct CacheKey {
     pub height: u32,
     /// Input width.
     pub width: u32,
-    /// 128-bit hash of the image paths, sizes and modification times (hex).
+    /// 128-bit hash of the image paths and contents (hex).
     pub images_digest: String,
 }
 
 impl CacheKey {
-    /// Builds the key; reads the whole weights file and stats every image.
+    /// Builds the key; reads the whole weights file and every image.
     pub fn new(
         (model, build): (&str, &str),
         weights: &Path,
@@ -76,9 +75,14 @@ impl CacheKey {
 
 /// Hash of a file's bytes.
 fn file_digest(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    Ok(format!("{:032x}", content_digest(path)?))
+}
+
+/// Hash of the bytes of the regular file at `path`, read in blocks.
+fn content_digest(path: &Path) -> std::io::Result<u128> {
+    let (mut file, _) = open_regular_file(path)?;
     let mut hasher = Xxh3::new();
-    let mut buffer = vec![0u8; 1 << 20];
+    let mut buffer = vec![0u8; 1 << 16];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
@@ -86,22 +90,25 @@ fn file_digest(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(format!("{:032x}", hasher.digest128()))
+    Ok(hasher.digest128())
 }
 
-/// Hash of image paths with their sizes and modification times (missing files hash as such).
+/// Hash of image paths with their contents (an unreadable file hashes as its error), so a
+/// file replaced by another — whatever its size and modification time — changes the key.
 fn images_digest(images: &[PathBuf]) -> String {
+    let contents: Vec<String> = images
+        .par_iter()
+        .map(|path| match content_digest(path) {
+            Ok(digest) => format!("{digest:032x}"),
+            Err(e) => format!("unreadable: {e}"),
+        })
+        .collect();
     let mut hasher = Xxh3::new();
-    for path in images {
+    for (path, content) in images.iter().zip(&contents) {
         hasher.update(path.as_os_str().as_encoded_bytes());
-        let meta = std::fs::metadata(path).ok();
-        let size = meta.as_ref().map_or(u64::MAX, |m| m.len());
-        let modified = meta
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(u128::MAX, |d| d.as_nanos());
-        hasher.update(&size.to_le_bytes());
-        hasher.update(&modified.to_le_bytes());
+        hasher.update(&[0]);
+        hasher.update(content.as_bytes());
+        hasher.update(&[0]);
     }
     format!("{:032x}", hasher.digest128())
 }
@@ -367,6 +374,17 @@ mod tests {
         assert_ne!(first, key("f32", &[]));
         std::fs::write(&image, b"xy").unwrap();
         assert_ne!(first, key("f32", &images), "image size changed");
+        // Same size, same modification time, other content.
+        let modified = std::fs::metadata(&image).unwrap().modified().unwrap();
+        let before = key("f32", &images);
+        std::fs::write(&image, b"yx").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&image)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        assert_ne!(before, key("f32", &images), "image content changed");
         let before = key("f32", &images);
         std::fs::write(&weights, b"two").unwrap();
         assert_ne!(key("f32", &images), before, "weights content changed");

@@ -32,9 +32,9 @@ pub fn write_atomic(
     Ok(())
 }
 
-/// Reads the regular file at `path` (a symlink to one is followed), refusing anything else —
-/// a FIFO, device or socket is refused without waiting on it — and files over `limit` bytes.
-pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+/// Opens the regular file at `path` for reading (a symlink to one is followed), refusing
+/// anything else at once: a FIFO is not waited on.
+pub fn open_regular_file(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Opening a FIFO for reading waits for a writer, unless non-blocking.
@@ -50,6 +50,13 @@ pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
             "not a regular file (a FIFO, device, socket or folder)",
         ));
     }
+    Ok((file, meta))
+}
+
+/// Reads the regular file at `path` (a symlink to one is followed), refusing anything else —
+/// a FIFO, device or socket is refused without waiting on it — and files over `limit` bytes.
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let (file, meta) = open_regular_file(path)?;
     if meta.len() > limit {
         return Err(std::io::Error::other(format!(
             "the file has {} bytes, more than the {limit} read for this kind of file",

@@ -195,6 +195,60 @@ fn overflowing_features_are_an_error_naming_the_image_and_nothing_is_cached() {
     assert!(!report.join("metrics.json").exists());
 }
 
+/// Features are cached by image content: two query images of the same size swapped, with their
+/// modification times put back, are not served stale features.
+#[test]
+fn swapped_images_of_equal_size_are_not_served_from_the_cache() {
+    let (tmp, root, cache, report) = dataset_with_folders();
+    let (a, b) = (
+        root.join("query/0001_c1s1_000001_00.png"),
+        root.join("query/0002_c1s1_000001_00.png"),
+    );
+    // Equal sizes: pad the shorter PNG (decoders ignore bytes after the end chunk).
+    let (mut bytes_a, mut bytes_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let size = bytes_a.len().max(bytes_b.len());
+    bytes_a.resize(size, 0);
+    bytes_b.resize(size, 0);
+    std::fs::write(&a, &bytes_a).unwrap();
+    std::fs::write(&b, &bytes_b).unwrap();
+    let output = eval(&root, &cache, &report, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let before = MetricsFile::read(&report.join("metrics.json")).unwrap();
+
+    let times = [&a, &b].map(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    std::fs::write(&a, &bytes_b).unwrap();
+    std::fs::write(&b, &bytes_a).unwrap();
+    for (path, time) in [&a, &b].into_iter().zip(times) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(time).unwrap();
+    }
+    let cached = tmp.path().join("cached");
+    let output = eval(&root, &cache, &cached, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let fresh = tmp.path().join("fresh");
+    let output = eval(&root, &cache, &fresh, &["--no-cache"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (cached, fresh) = (
+        MetricsFile::read(&cached.join("metrics.json")).unwrap(),
+        MetricsFile::read(&fresh.join("metrics.json")).unwrap(),
+    );
+    assert_ne!(fresh.map, before.map, "the swap changes the result");
+    assert_eq!(cached.map, fresh.map);
+    assert_eq!(cached.cmc, fresh.cmc);
+}
+
 /// The names of the PNG files in `dir`, sorted.
 fn pngs(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
