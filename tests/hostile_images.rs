@@ -148,3 +148,34 @@ fn special_files_are_skipped_with_a_reason_and_links_to_images_followed() {
     let (_, shape) = read_npy::<f32>(&out);
     assert_eq!(shape[0], 2, "the image and the link to it");
 }
+
+/// A JPEG whose scan data is cut short but which still ends with its end-of-image marker is
+/// skipped with libjpeg's reason, not decoded into grey.
+#[cfg(unix)]
+#[test]
+fn a_jpeg_with_missing_scan_data_is_skipped_not_grey_filled() {
+    let jpeg = std::fs::read(fixture("images/0003_c1s1_000003_00.jpg")).unwrap();
+    let scan = jpeg
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .expect("a start of scan");
+    let kept = scan + (jpeg.len() - scan) / 3;
+    let cut = [&jpeg[..kept], &[0xFF, 0xD9][..]].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    std::fs::write(images.join("0000_whole.jpg"), &jpeg).unwrap();
+    std::fs::write(images.join("0001_cut.jpg"), cut).unwrap();
+    let out = dir.path().join("feats.npy");
+
+    let output = extract_limited(&images, &out, "");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.lines().any(|line| line.contains("0001_cut.jpg")
+            && line.contains("libjpeg: Corrupt JPEG data: premature end of data segment")),
+        "{err}"
+    );
+    let (_, shape) = read_npy::<f32>(&out);
+    assert_eq!(shape[0], 1, "only the whole image is kept");
+}

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use image::RgbImage;
 
+use crate::data::jpeg::decode_jpeg;
 use crate::data::resample::resize_bilinear_rgb8;
 use crate::io::read_regular_file;
 
@@ -126,9 +127,8 @@ pub fn normalise_rgb8(pixels: &[u8]) -> Vec<f32> {
 
 /// Decodes an image file (format guessed from its content) to 8-bit RGB.
 ///
-/// JPEGs go through libjpeg-turbo's decoder with its defaults, as in Pillow, so their pixels
-/// equal the ones Torchreid sees. A JPEG whose data stops before its end-of-image marker is an
-/// error, as in Pillow: the decoder would otherwise fill the missing part with grey.
+/// JPEGs go through [`decode_jpeg`] (libjpeg-turbo, as in Pillow; missing data is an error,
+/// never a grey fill). Any image over the pixel limit is refused from its header.
 pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
     let error = |reason: String| ImageError {
         path: path.to_path_buf(),
@@ -137,12 +137,7 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
     let bytes = read_regular_file(path, MAX_IMAGE_FILE_BYTES).map_err(|e| error(e.to_string()))?;
     let format = image::guess_format(&bytes).map_err(|e| error(e.to_string()))?;
     if format == image::ImageFormat::Jpeg {
-        if !jpeg_is_complete(&bytes) {
-            return Err(error(
-                "truncated JPEG (no end-of-image marker after the image data)".into(),
-            ));
-        }
-        return decode_jpeg(&bytes).map_err(error);
+        return decode_jpeg(&bytes, check_size).map_err(error);
     }
     let reader = || image::ImageReader::with_format(Cursor::new(&bytes[..]), format);
     let (width, height) = reader()
@@ -156,59 +151,4 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
     decoder.limits(limits);
     let decoded = decoder.decode().map_err(|e| error(e.to_string()))?;
     Ok(decoded.to_rgb8())
-}
-
-/// Decodes a JPEG to RGB with libjpeg-turbo (islow IDCT, fancy upsampling).
-fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
-    // libjpeg reports fatal errors by unwinding out of the decoder.
-    let decoded = std::panic::catch_unwind(|| -> std::io::Result<(usize, usize, Vec<u8>)> {
-        let header = mozjpeg::Decompress::new_mem(bytes)?;
-        let (width, height) = header.size();
-        check_size(width as u64, height as u64).map_err(std::io::Error::other)?;
-        let mut started = header.rgb()?;
-        let (width, height) = (started.width(), started.height());
-        let pixels = started.read_scanlines::<u8>()?;
-        started.finish()?;
-        Ok((width, height, pixels))
-    });
-    let (width, height, pixels) = match decoded {
-        Ok(result) => result.map_err(|e| e.to_string())?,
-        Err(panic) => {
-            return Err(panic
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_else(|| "libjpeg failed".to_string()));
-        }
-    };
-    RgbImage::from_raw(width as u32, height as u32, pixels)
-        .ok_or_else(|| "libjpeg returned fewer pixels than the image size".to_string())
-}
-
-/// True if the last start-of-scan marker (FF DA) is followed by an end-of-image marker (FF D9).
-/// Entropy-coded data escapes 0xFF bytes, so these pairs only occur as markers.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-    matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::jpeg_is_complete;
-
-    #[test]
-    fn jpeg_completeness_needs_an_end_marker_after_the_scan() {
-        assert!(jpeg_is_complete(&[
-            0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0x00, 0xFF, 0xD9
-        ]));
-        assert!(
-            jpeg_is_complete(&[0xFF, 0xDA, 1, 0xFF, 0xD9, 7, 7]),
-            "trailing bytes are fine"
-        );
-        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]));
-        assert!(
-            !jpeg_is_complete(&[0xFF, 0xD9, 0xFF, 0xDA, 1, 2]),
-            "thumbnail EOI before the scan"
-        );
-        assert!(!jpeg_is_complete(&[]));
-    }
 }

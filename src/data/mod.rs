@@ -2,6 +2,7 @@
 
 mod folder;
 pub mod image;
+pub mod jpeg;
 mod layout;
 mod market_style;
 mod msmt17;
