@@ -54,6 +54,18 @@ impl CacheKey {
         })
     }
 
+    /// Fails when the weights file no longer hashes to the key's digest (it was replaced
+    /// after the key was made, e.g. while the model was being loaded from it).
+    pub fn check_weights(&self, weights: &Path) -> std::io::Result<()> {
+        if file_digest(weights)? == self.weights_digest {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(
+                "the file changed while the model was loaded from it; run again",
+            ))
+        }
+    }
+
     /// Name of the entry's folder.
     pub fn id(&self) -> String {
         let mut hasher = Xxh3::new();
@@ -386,7 +398,14 @@ mod tests {
             .unwrap();
         assert_ne!(before, key("f32", &images), "image content changed");
         let before = key("f32", &images);
+        let made = CacheKey::new(("osnet_x1_0", ""), &weights, "f32", (256, 128), &images).unwrap();
+        made.check_weights(&weights).unwrap();
         std::fs::write(&weights, b"two").unwrap();
         assert_ne!(key("f32", &images), before, "weights content changed");
+        let error = made.check_weights(&weights).unwrap_err().to_string();
+        assert!(
+            error.contains("changed while the model was loaded"),
+            "{error}"
+        );
     }
 }

@@ -419,6 +419,27 @@ fn extract_network(
         precision,
     } = net;
     let backend = Backend::select(spec.device, *precision)?;
+    let weights_error = |source| RunError::Weights {
+        path: weights.clone(),
+        source,
+    };
+    // The key hashes the weights file before it is loaded, and the file is hashed again after:
+    // features are never cached under the key of a file replaced in between.
+    let cache = match &spec.cache {
+        Some(root) => {
+            let build = format!("last_stride={last_stride:?}");
+            let key = CacheKey::new(
+                (model.name(), &build),
+                weights,
+                &precision.to_string(),
+                (spec.preprocess.height, spec.preprocess.width),
+                images,
+            )
+            .map_err(weights_error)?;
+            Some((root, key))
+        }
+        None => None,
+    };
     let network = Model::load(
         *model,
         Some(weights),
@@ -432,21 +453,10 @@ fn extract_network(
         preprocess: spec.preprocess,
     };
     let mut on_progress = |p: Progress| on_stage(Stage::Extracting(p));
-    Ok(match &spec.cache {
+    Ok(match cache {
         None => extract(&network, images, options, &mut on_progress, cancel)?,
-        Some(root) => {
-            let build = format!("last_stride={last_stride:?}");
-            let key = CacheKey::new(
-                (model.name(), &build),
-                weights,
-                &precision.to_string(),
-                (spec.preprocess.height, spec.preprocess.width),
-                images,
-            )
-            .map_err(|source| RunError::Weights {
-                path: weights.clone(),
-                source,
-            })?;
+        Some((root, key)) => {
+            key.check_weights(weights).map_err(weights_error)?;
             let entry = FeatureCache::new(root.clone()).entry(&key);
             extract_cached(&network, images, options, &entry, &mut on_progress, cancel)?
         }
