@@ -3,9 +3,10 @@
 //! [`CHUNK_IMAGES`] images, each written atomically with a checksum, so an interrupted
 //! extraction resumes at the first missing chunk and a damaged chunk is recomputed.
 
-use rayon::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::io::{open_regular_file, write_atomic};
@@ -108,19 +109,15 @@ fn content_digest(path: &Path) -> std::io::Result<u128> {
 /// Hash of image paths with their contents (an unreadable file hashes as its error), so a
 /// file replaced by another — whatever its size and modification time — changes the key.
 fn images_digest(images: &[PathBuf]) -> String {
-    let contents: Vec<String> = images
-        .par_iter()
-        .map(|path| match content_digest(path) {
-            Ok(digest) => format!("{digest:032x}"),
-            Err(e) => format!("unreadable: {e}"),
-        })
-        .collect();
+    let contents: Vec<std::io::Result<u128>> =
+        images.par_iter().map(|p| content_digest(p)).collect();
     let mut hasher = Xxh3::new();
-    for (path, content) in images.iter().zip(&contents) {
+    for (path, content) in images.iter().zip(contents) {
         hasher.update(path.as_os_str().as_encoded_bytes());
-        hasher.update(&[0]);
-        hasher.update(content.as_bytes());
-        hasher.update(&[0]);
+        match content {
+            Ok(digest) => hasher.update(&digest.to_le_bytes()),
+            Err(e) => hasher.update(format!("\0unreadable: {e}\0").as_bytes()),
+        }
     }
     format!("{:032x}", hasher.digest128())
 }

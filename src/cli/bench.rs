@@ -18,7 +18,8 @@ use reidscope::run::{FeatureRows, score};
 use reidscope::train::batches::TrainBatch;
 use reidscope::train::loss_scale::LossScale;
 use reidscope::train::optimizer::OptimizerSettings;
-use reidscope::train::step::{Learner, LossSettings};
+use reidscope::train::step::{Learner, LossSettings, TrainPrecision};
+use reidscope::train::training_backend;
 
 use super::args::{EvalArgs, InputArgs, ModelArgs};
 
@@ -127,20 +128,16 @@ fn measure_throughput(
 fn bench_train(args: &BenchArgs, name: ModelName, preprocess: Preprocess) -> Result<()> {
     for &device in &args.device {
         for &precision in &args.precision {
-            // Mixed precision keeps f32 parameters; the f16 backend is selected to check the
-            // device computes in f16.
-            let backend = Backend {
-                precision: Precision::F32,
-                ..Backend::select(device, precision)?
+            let precision = match precision {
+                Precision::F32 => TrainPrecision::F32,
+                Precision::F16 => TrainPrecision::Mixed,
             };
-            let (label, loss_scale) = match precision {
-                Precision::F32 => ("f32", None),
-                Precision::F16 => ("mixed", Some(LossScale::default())),
-            };
+            let backend = training_backend(device, precision)?;
+            let loss_scale = (precision == TrainPrecision::Mixed).then(LossScale::default);
             for &batch in &args.batch {
                 let rate = measure_training(args, name, &backend, loss_scale, preprocess, batch)?;
                 println!(
-                    "model={name} device={} precision={label} batch={batch} train_images_per_s={rate:.2}",
+                    "model={name} device={} precision={precision} batch={batch} train_images_per_s={rate:.2}",
                     backend.kind
                 );
             }

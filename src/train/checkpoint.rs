@@ -134,14 +134,19 @@ pub fn read_resume_point(path: &Path) -> Result<ResumePoint, TrainError> {
         path: path.to_path_buf(),
         reason,
     };
-    let epoch = match PytorchReader::read_pickle_data(path, Some("epoch")) {
-        Ok(PickleValue::Int(epoch)) if epoch > 0 => epoch as usize,
-        Ok(other) => {
+    // The pickled values (epoch, loss scale) in one read; tensors come from the reader below.
+    let root = match PytorchReader::read_pickle_data(path, None) {
+        Ok(PickleValue::Dict(root)) => root,
+        Ok(_) => return Err(resume_error("expected a dict at the top level".into())),
+        Err(e) => return Err(resume_error(e.to_string())),
+    };
+    let epoch = match root.get("epoch") {
+        Some(&PickleValue::Int(epoch)) if epoch > 0 => epoch as usize,
+        other => {
             return Err(resume_error(format!(
                 "'epoch' is {other:?}, expected a positive integer"
             )));
         }
-        Err(e) => return Err(resume_error(e.to_string())),
     };
     let tensors: HashMap<String, pytorch_reader::Tensor> = PytorchReader::new(path)
         .map_err(|e| resume_error(e.to_string()))?
@@ -153,15 +158,14 @@ pub fn read_resume_point(path: &Path) -> Result<ResumePoint, TrainError> {
         ))
     })?;
     let bytes = state.read().map_err(|e| resume_error(e.to_string()))?;
-    let loss_scale = match PytorchReader::read_pickle_data(path, Some(SCALER)) {
-        Ok(PickleValue::Dict(scaler)) => Some(read_scaler(&scaler).map_err(resume_error)?),
-        Ok(other) => {
+    let loss_scale = match root.get(SCALER) {
+        Some(PickleValue::Dict(scaler)) => Some(read_scaler(scaler).map_err(resume_error)?),
+        Some(other) => {
             return Err(resume_error(format!(
                 "'{SCALER}' is {other:?}, expected a dict"
             )));
         }
-        Err(pytorch_reader::PytorchError::KeyNotFound(_)) => None,
-        Err(e) => return Err(resume_error(e.to_string())),
+        None => None,
     };
     Ok(ResumePoint {
         epoch,

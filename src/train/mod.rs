@@ -18,4 +18,4 @@ pub mod step;
 pub mod trainer;
 
 pub use error::TrainError;
-pub use trainer::{TrainEvent, TrainOutcome, TrainSettings, TrainStart, train};
+pub use trainer::{TrainEvent, TrainOutcome, TrainSettings, TrainStart, train, training_backend};

@@ -152,23 +152,7 @@ pub fn train(
     }
     let labels = Labels::new(train_split);
     let sampler = IdentitySampler::new(&labels.of_sample, settings.batch_size, settings.instances)?;
-    let backend = match settings.precision {
-        TrainPrecision::F32 => Backend::select(settings.device, Precision::F32)?,
-        TrainPrecision::Mixed => match Backend::select(settings.device, Precision::F16) {
-            Err(BackendError::UnsupportedPrecision { device, .. }) => {
-                return Err(TrainError::Settings(format!(
-                    "--precision mixed needs f16 compute, which {device} lacks (a wgpu adapter with SHADER_F16 has it); use --precision f32"
-                )));
-            }
-            selected => selected?,
-        },
-    };
-    // Parameters live in f32 on the device whatever the training precision; evaluation
-    // between epochs runs the folded network in f32.
-    let backend = Backend {
-        precision: Precision::F32,
-        ..backend
-    };
+    let backend = training_backend(settings.device, settings.precision)?;
     let device = backend.device.clone().autodiff();
     let classes = labels.identities();
 
@@ -367,6 +351,31 @@ pub fn train(
     Ok(TrainOutcome {
         history,
         cancelled: false,
+    })
+}
+
+/// The backend training in `precision` runs on: `device`, checked to compute in f16 for mixed
+/// precision. Parameters live in f32 whatever the precision, and evaluation between epochs
+/// runs the folded network in f32, so the backend's precision is f32.
+pub fn training_backend(
+    device: DeviceChoice,
+    precision: TrainPrecision,
+) -> Result<Backend, TrainError> {
+    let compute = match precision {
+        TrainPrecision::F32 => Precision::F32,
+        TrainPrecision::Mixed => Precision::F16,
+    };
+    let backend = match Backend::select(device, compute) {
+        Err(BackendError::UnsupportedPrecision { device, .. }) => {
+            return Err(TrainError::Settings(format!(
+                "--precision mixed needs f16 compute, which {device} lacks (a wgpu adapter with SHADER_F16 has it); use --precision f32"
+            )));
+        }
+        selected => selected?,
+    };
+    Ok(Backend {
+        precision: Precision::F32,
+        ..backend
     })
 }
 
