@@ -57,6 +57,16 @@ pub fn open_regular_file(path: &Path) -> std::io::Result<(std::fs::File, std::fs
 /// a FIFO, device or socket is refused without waiting on it — and files over `limit` bytes.
 pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let (file, meta) = open_regular_file(path)?;
+    read_capped(file, &meta, limit)
+}
+
+/// Reads a file opened by [`open_regular_file`], refusing one over `limit` bytes, whether
+/// its size says so or it grows past it while being read.
+pub fn read_capped(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
     if meta.len() > limit {
         return Err(std::io::Error::other(format!(
             "the file has {} bytes, more than the {limit} read for this kind of file",

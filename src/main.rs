@@ -20,6 +20,10 @@ struct Cli {
     /// reason, read from its header.
     #[arg(long, global = true, default_value_t = reidscope::data::image::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Memory for images being decoded at once, in MiB: decodes beyond it wait for each
+    /// other, whatever the batch size and thread count (a larger image is decoded alone).
+    #[arg(long, global = true, default_value_t = reidscope::data::decode_budget::DEFAULT_DECODE_MEMORY_MIB)]
+    decode_memory: u64,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     reidscope::data::image::set_max_pixels(cli.max_pixels);
+    reidscope::data::decode_budget::DECODE_BUDGET
+        .set_total(cli.decode_memory.saturating_mul(1 << 20));
     let command = cli
         .command
         .or_else(|| Cli::parse_from(["reidscope", "gui"]).command)

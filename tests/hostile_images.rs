@@ -179,3 +179,68 @@ fn a_jpeg_with_missing_scan_data_is_skipped_not_grey_filled() {
     let (_, shape) = read_npy::<f32>(&out);
     assert_eq!(shape[0], 1, "only the whole image is kept");
 }
+
+/// Runs `reidscope extract` of osnet_x0_25 on `images` in one batch on 16 decoding threads
+/// with `--decode-memory MIB`; returns its peak resident memory in MiB.
+#[cfg(unix)]
+fn extract_peak_mib(images: &Path, out: &Path, decode_memory_mib: u64) -> u64 {
+    // Waited for below with wait4, which also gives its resource usage.
+    let pid = Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args(["extract", "--model", "osnet_x0_25", "--weights"])
+        .arg(fixture("osnet_x0_25.pth"))
+        .arg("--images")
+        .arg(images)
+        .arg("--out")
+        .arg(out)
+        .args(["--device", "cpu", "--batch", "16", "--decode-memory"])
+        .arg(decode_memory_mib.to_string())
+        .env("RAYON_NUM_THREADS", "16")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run reidscope")
+        .id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is a C struct of integers, for which all zeros is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointers are to live locals; the child is waited for once, here.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "extract failed: {status}"
+    );
+    usage.ru_maxrss as u64 / 1024
+}
+
+/// Images decoded at once stay within `--decode-memory`, whatever the thread count: 16
+/// greyscale PNGs of 16 megapixels (64 MB each once decoded and made RGB) on 16 threads.
+#[cfg(unix)]
+#[test]
+fn decoded_images_in_flight_stay_within_the_decode_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    let first = images.join("0000_c1s1_000000_00.png");
+    image::GrayImage::from_fn(4000, 4000, |x, y| {
+        image::Luma([((x / 7 + y * 3) % 251) as u8])
+    })
+    .save(&first)
+    .unwrap();
+    for i in 1..16 {
+        std::fs::copy(&first, images.join(format!("{i:04}_c1s1_{i:06}_00.png"))).unwrap();
+    }
+    let out = dir.path().join("feats.npy");
+
+    let bounded = extract_peak_mib(&images, &out, 256);
+    let (_, shape) = read_npy::<f32>(&out);
+    assert_eq!(shape[0], 16, "every image is kept");
+    let unbounded = extract_peak_mib(&images, &out, 100_000);
+    assert!(
+        bounded < 400,
+        "peak {bounded} MiB with --decode-memory 256 (unbounded: {unbounded} MiB)"
+    );
+    assert!(
+        unbounded > 700,
+        "16 images decoded at once take {unbounded} MiB, so the bound above is a real one"
+    );
+}

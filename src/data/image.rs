@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use image::RgbImage;
 
-use crate::data::jpeg::decode_jpeg;
+use crate::data::decode_budget::{DECODE_BUDGET, DECODE_BYTES_PER_PIXEL, Reservation};
+use crate::data::jpeg::{decode_jpeg, jpeg_dimensions};
 use crate::data::resample::resize_bilinear_rgb8;
-use crate::io::read_regular_file;
+use crate::io::{open_regular_file, read_capped};
 
 /// ImageNet channel means (RGB).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -125,30 +126,98 @@ pub fn normalise_rgb8(pixels: &[u8]) -> Vec<f32> {
     out
 }
 
+/// A decoded 8-bit RGB image. It holds its share of the decode budget until it is dropped.
+#[derive(Debug)]
+pub struct DecodedRgb {
+    image: RgbImage,
+    _budget: Reservation<'static>,
+}
+
+impl std::ops::Deref for DecodedRgb {
+    type Target = RgbImage;
+
+    fn deref(&self) -> &RgbImage {
+        &self.image
+    }
+}
+
 /// Decodes an image file (format guessed from its content) to 8-bit RGB.
 ///
 /// JPEGs go through [`decode_jpeg`] (libjpeg-turbo, as in Pillow; missing data is an error,
-/// never a grey fill). Any image over the pixel limit is refused from its header.
-pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
+/// never a grey fill). Any image over the pixel limit is refused from its header. The file's
+/// bytes, then the pixel buffers its header implies, are reserved from [`DECODE_BUDGET`]
+/// before they are allocated; when the budget is short, the bytes read are dropped while the
+/// decode waits for the whole amount, and the file is read again.
+pub fn decode_rgb(path: &Path) -> Result<DecodedRgb, ImageError> {
     let error = |reason: String| ImageError {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = read_regular_file(path, MAX_IMAGE_FILE_BYTES).map_err(|e| error(e.to_string()))?;
-    let format = image::guess_format(&bytes).map_err(|e| error(e.to_string()))?;
-    if format == image::ImageFormat::Jpeg {
-        return decode_jpeg(&bytes, check_size).map_err(error);
+    let mut waited_for = None;
+    loop {
+        let (file, meta) = open_regular_file(path).map_err(|e| error(e.to_string()))?;
+        let mut held = DECODE_BUDGET.reserve(waited_for.unwrap_or(meta.len()));
+        let bytes =
+            read_capped(file, &meta, MAX_IMAGE_FILE_BYTES).map_err(|e| error(e.to_string()))?;
+        let header = Header::read(&bytes).map_err(error)?;
+        check_size(header.width, header.height).map_err(error)?;
+        let pixels = header.width.saturating_mul(header.height);
+        let needed =
+            (bytes.len() as u64).saturating_add(pixels.saturating_mul(DECODE_BYTES_PER_PIXEL));
+        if held.try_grow_to(needed) {
+            let image = header.decode(&bytes).map_err(error)?;
+            return Ok(DecodedRgb {
+                image,
+                _budget: held,
+            });
+        }
+        if waited_for.is_some() {
+            return Err(error("the file changed while it was read".into()));
+        }
+        waited_for = Some(needed);
     }
-    let reader = || image::ImageReader::with_format(Cursor::new(&bytes[..]), format);
-    let (width, height) = reader()
-        .into_dimensions()
-        .map_err(|e| error(e.to_string()))?;
-    check_size(u64::from(width), u64::from(height)).map_err(error)?;
-    // The limit again as the decoder's allocation cap (8 bytes per pixel: 16-bit RGBA).
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS.load(Ordering::Relaxed).saturating_mul(8));
-    let mut decoder = reader();
-    decoder.limits(limits);
-    let decoded = decoder.decode().map_err(|e| error(e.to_string()))?;
-    Ok(decoded.to_rgb8())
+}
+
+/// What an image file's header declares.
+struct Header {
+    format: image::ImageFormat,
+    width: u64,
+    height: u64,
+}
+
+impl Header {
+    /// Reads the format and size of an encoded image without decoding its pixels.
+    fn read(bytes: &[u8]) -> Result<Self, String> {
+        let format = image::guess_format(bytes).map_err(|e| e.to_string())?;
+        let (width, height) = if format == image::ImageFormat::Jpeg {
+            jpeg_dimensions(bytes)?
+        } else {
+            let (width, height) = image::ImageReader::with_format(Cursor::new(bytes), format)
+                .into_dimensions()
+                .map_err(|e| e.to_string())?;
+            (u64::from(width), u64::from(height))
+        };
+        Ok(Self {
+            format,
+            width,
+            height,
+        })
+    }
+
+    /// Decodes the pixels of the image this header was read from; the decoder may not
+    /// allocate beyond the size the header declared.
+    fn decode(&self, bytes: &[u8]) -> Result<RgbImage, String> {
+        if self.format == image::ImageFormat::Jpeg {
+            return decode_jpeg(bytes, (self.width, self.height));
+        }
+        let mut limits = image::Limits::default();
+        limits.max_image_width = u32::try_from(self.width).ok();
+        limits.max_image_height = u32::try_from(self.height).ok();
+        // 8 bytes per pixel: 16-bit RGBA.
+        limits.max_alloc = Some(self.width.saturating_mul(self.height).saturating_mul(8));
+        let mut decoder = image::ImageReader::with_format(Cursor::new(bytes), self.format);
+        decoder.limits(limits);
+        let decoded = decoder.decode().map_err(|e| e.to_string())?;
+        Ok(decoded.to_rgb8())
+    }
 }

@@ -18,39 +18,52 @@ const LOST_DATA: [c_int; 3] = [JWRN_HIT_MARKER, JWRN_JPEG_EOF, JWRN_MUST_RESYNC]
 /// libjpeg's longest message, terminating NUL included (`JMSG_LENGTH_MAX`).
 const MESSAGE_LENGTH: usize = 200;
 
-/// Decodes a JPEG to RGB; `check_size(width, height)` may refuse it from its header, before
-/// any pixel buffer is allocated.
-pub fn decode_jpeg(
-    bytes: &[u8],
-    check_size: fn(u64, u64) -> Result<(), String>,
-) -> Result<RgbImage, String> {
+/// The width and height a JPEG's frame header declares, read without decoding any pixel.
+pub fn jpeg_dimensions(bytes: &[u8]) -> Result<(u64, u64), String> {
+    with_strict_libjpeg(|| {
+        let header = mozjpeg::Decompress::with_err(strict_errors())
+            .from_mem(bytes)
+            .map_err(|e| e.to_string())?;
+        let (width, height) = header.size();
+        Ok((width as u64, height as u64))
+    })
+}
+
+/// Decodes a JPEG to RGB. `dimensions` are the ones [`jpeg_dimensions`] read, for which
+/// memory was set aside: a header that now declares others is refused before any pixel
+/// buffer is allocated.
+pub fn decode_jpeg(bytes: &[u8], dimensions: (u64, u64)) -> Result<RgbImage, String> {
     if !jpeg_is_complete(bytes) {
         return Err("truncated JPEG (no end-of-image marker after the image data)".into());
     }
-    // libjpeg reports errors, and the warnings above, by unwinding out of the decoder.
-    let decoded = std::panic::catch_unwind(|| -> Result<(usize, usize, Vec<u8>), String> {
+    let (width, height, pixels) = with_strict_libjpeg(|| {
         let io = |e: std::io::Error| e.to_string();
         let header = mozjpeg::Decompress::with_err(strict_errors())
             .from_mem(bytes)
             .map_err(io)?;
         let (width, height) = header.size();
-        check_size(width as u64, height as u64)?;
+        if (width as u64, height as u64) != dimensions {
+            return Err("the JPEG header changed while it was read".to_string());
+        }
         let mut started = header.rgb().map_err(io)?;
         let pixels = started.read_scanlines::<u8>().map_err(io)?;
         started.finish().map_err(io)?;
         Ok((width, height, pixels))
-    });
-    let (width, height, pixels) = match decoded {
-        Ok(result) => result?,
-        Err(panic) => {
-            return Err(panic
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_else(|| "libjpeg failed".to_string()));
-        }
-    };
+    })?;
     RgbImage::from_raw(width as u32, height as u32, pixels)
         .ok_or_else(|| "libjpeg returned fewer pixels than the image size".to_string())
+}
+
+/// Runs `work` with libjpeg errors, and the lost-data warnings, turned into `Err` with
+/// libjpeg's message: they unwind out of the decoder (see [`strict_errors`]).
+fn with_strict_libjpeg<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "libjpeg failed".to_string())),
+    }
 }
 
 /// libjpeg's error manager with its defaults, except that errors and lost-data warnings unwind
@@ -66,7 +79,7 @@ fn strict_errors() -> jpeg_error_mgr {
     errors
 }
 
-/// libjpeg's fatal-error hook: unwinds to [`decode_jpeg`] with the message.
+/// libjpeg's fatal-error hook: unwinds to [`with_strict_libjpeg`] with the message.
 extern "C-unwind" fn stop_on_error(cinfo: &mut jpeg_common_struct) {
     std::panic::resume_unwind(Box::new(message(cinfo)));
 }

@@ -1,5 +1,6 @@
 //! Input data: ReID dataset layouts, image files and their preprocessing.
 
+pub mod decode_budget;
 mod folder;
 pub mod image;
 pub mod jpeg;
