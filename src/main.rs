@@ -24,6 +24,9 @@ struct Cli {
     /// other, whatever the batch size and thread count (a larger image is decoded alone).
     #[arg(long, global = true, default_value_t = reidscope::data::decode_budget::DEFAULT_DECODE_MEMORY_MIB)]
     decode_memory: u64,
+    /// Let a dataset's list files (a CSV, MSMT17's lists) name images outside its folder.
+    #[arg(long, global = true)]
+    allow_outside_root: bool,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     reidscope::data::image::set_max_pixels(cli.max_pixels);
+    reidscope::data::set_allow_outside_root(cli.allow_outside_root);
     reidscope::data::decode_budget::DECODE_BUDGET
         .set_total(cli.decode_memory.saturating_mul(1 << 20));
     let command = cli

@@ -247,3 +247,45 @@ fn empty_split_and_unknown_layout_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn list_paths_outside_the_dataset_folder_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("set.csv");
+    for (row, line) in [
+        ("../q/a.jpg,3,0,query\n", 1),
+        ("q/a.jpg,3,0,query\n/etc/passwd,3,1,gallery\n", 2),
+    ] {
+        fs::write(&csv, row).unwrap();
+        let err = load_dataset(DatasetKind::Folder, &csv)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("set.csv, line {line}: `"))
+                && err.contains("is outside the dataset folder"),
+            "{err}"
+        );
+    }
+    let msmt = tmp.path().join("msmt");
+    touch(
+        &msmt.join("test/0001"),
+        &["0001_000_01_0303morning_0015_0.jpg"],
+    );
+    fs::write(
+        msmt.join("list_query.txt"),
+        "0001/0001_000_01_0303morning_0015_0.jpg 1\n",
+    )
+    .unwrap();
+    fs::write(
+        msmt.join("list_gallery.txt"),
+        "../../x/0001_000_02_0303morning_0016_0.jpg 1\n",
+    )
+    .unwrap();
+    let err = load_dataset(DatasetKind::Msmt17, &msmt)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("list_gallery.txt, line 1: `../../x/0001_000_02_0303morning_0016_0.jpg` is outside the dataset folder"),
+        "{err}"
+    );
+}

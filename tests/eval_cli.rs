@@ -333,3 +333,56 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A CSV row naming an image outside the CSV's folder is refused with the file, line and the
+/// option that allows it; with `--allow-outside-root` the same CSV is evaluated.
+#[test]
+fn csv_rows_outside_the_dataset_folder_need_allow_outside_root() {
+    let (tmp, root, _, report) = dataset_with_folders();
+    let lists = tmp.path().join("lists");
+    std::fs::create_dir(&lists).unwrap();
+    let mut rows = String::from("path,pid,camid,split\n");
+    for pid in 1..=5u32 {
+        rows += &format!("../market/query/{pid:04}_c1s1_000001_00.png,{pid},0,query\n");
+        rows +=
+            &format!("../market/bounding_box_test/{pid:04}_c2s1_000001_00.png,{pid},1,gallery\n");
+    }
+    let csv = lists.join("set.csv");
+    std::fs::write(&csv, rows).unwrap();
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--dataset",
+            "folder",
+            "--root",
+            csv.to_str().unwrap(),
+        ];
+        args.extend([
+            "--baseline",
+            "--no-cache",
+            "--out",
+            report.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+
+    let output = reidscope(&args(&[]));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("set.csv, line 2: `../market/query/0001_c1s1_000001_00.png` is outside the dataset folder")
+            && err.contains("--allow-outside-root"),
+        "{err}"
+    );
+    assert!(!report.exists(), "nothing is written");
+    assert!(root.join("query").exists());
+
+    let output = reidscope(&args(&["--allow-outside-root"]));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(metrics["num_valid_queries"], 5, "{metrics}");
+}

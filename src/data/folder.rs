@@ -1,11 +1,12 @@
-//! Custom datasets: a CSV file `path,pid,camid,split` (paths relative to the CSV's folder,
-//! split `query`, `gallery` or `train`, camid 0-based, optional header line); junk rows
-//! (pid −1) are dropped.
+//! Custom datasets: a CSV file `path,pid,camid,split` (paths relative to the CSV's folder, and
+//! inside it unless `--allow-outside-root`; split `query`, `gallery` or `train`; camid
+//! 0-based; optional header line); junk rows (pid −1) are dropped.
 
 use std::path::Path;
 
 use crate::io::read_text_file;
 
+use super::listed_path::resolve_listed;
 use super::{DataError, Sample, Split};
 
 /// Reads a CSV dataset description.
@@ -37,7 +38,7 @@ pub(super) fn read_csv(csv: &Path) -> Result<Split, DataError> {
                 .map_err(|_| bad(format!("{what} `{value}` is not an integer")))
         };
         let sample = Sample {
-            path: base.join(path.trim()),
+            path: resolve_listed(base, path.trim()).map_err(bad)?,
             pid: int("pid", pid)?,
             camid: int("camid", camid)?,
         };

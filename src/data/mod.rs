@@ -5,6 +5,7 @@ mod folder;
 pub mod image;
 pub mod jpeg;
 mod layout;
+mod listed_path;
 mod market_style;
 mod msmt17;
 pub mod resample;
@@ -12,6 +13,7 @@ pub mod resample;
 use std::path::{Path, PathBuf};
 
 pub use layout::{DatasetKind, load_dataset};
+pub use listed_path::set_allow_outside_root;
 
 /// File extensions read as images (compared case-insensitively).
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];

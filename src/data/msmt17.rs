@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::io::read_text_file;
 
+use super::listed_path::resolve_listed;
 use super::{DataError, Sample};
 
 /// Reads one list file, resolving its paths against `image_dir`.
@@ -37,7 +38,7 @@ pub(super) fn read_list(list: &Path, image_dir: &Path) -> Result<Vec<Sample>, Da
             ))
         })?;
         samples.push(Sample {
-            path: image_dir.join(relative),
+            path: resolve_listed(image_dir, relative).map_err(bad)?,
             pid,
             camid,
         });
