@@ -136,3 +136,74 @@ fn non_finite_weights_and_negative_variances_are_refused_by_key() {
         );
     }
 }
+
+/// One 512-byte TAR header: GNU format, `name`, `kind` (type flag), `stored` bytes of data
+/// following it; `fill` writes further fields into the header before its checksum is set.
+fn tar_header(name: &str, kind: u8, stored: u64, fill: impl FnOnce(&mut [u8; 512])) -> [u8; 512] {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    let octal = |field: &mut [u8], value: u64| {
+        let text = format!("{value:0width$o}\0", width = field.len() - 1);
+        field.copy_from_slice(text.as_bytes());
+    };
+    octal(&mut header[100..108], 0o644);
+    octal(&mut header[108..116], 0);
+    octal(&mut header[116..124], 0);
+    octal(&mut header[124..136], stored);
+    octal(&mut header[136..148], 0);
+    header[156] = kind;
+    header[257..265].copy_from_slice(b"ustar  \0");
+    fill(&mut header);
+    header[148..156].fill(b' ');
+    let sum: u64 = header.iter().map(|&b| u64::from(b)).sum();
+    octal(&mut header[148..155], sum);
+    header[155] = b' ';
+    header
+}
+
+/// A 2 KB TAR-format checkpoint whose `storages` member is sparse: 512 stored bytes that
+/// expand to 3 GiB on reading.
+fn tar_member_bomb() -> Vec<u8> {
+    let real_size: u64 = 3 << 30;
+    let sparse = tar_header("storages", b'S', 512, |header| {
+        let field = |header: &mut [u8; 512], at: usize, value: u64| {
+            let text = format!("{value:011o}\0");
+            header[at..at + 12].copy_from_slice(text.as_bytes());
+        };
+        // One data block at the very end of the file; everything before it is a hole.
+        field(header, 386, real_size - 512);
+        field(header, 398, 512);
+        field(header, 483, real_size);
+    });
+    let mut tar = sparse.to_vec();
+    tar.extend([0u8; 512]);
+    tar.extend([0u8; 1024]);
+    tar
+}
+
+/// A TAR checkpoint with a sparse member claiming 3 GiB is refused from its headers, within
+/// a 1 GiB address-space limit, naming the member.
+#[cfg(unix)]
+#[test]
+fn a_tar_checkpoint_member_larger_than_the_file_is_refused_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.pth");
+    std::fs::write(&bomb, tar_member_bomb()).unwrap();
+    let output = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 1048576 && exec \"$0\" extract --model osnet_x0_25 --weights \"$1\" --images \"$2\" --out \"$3\" --device cpu",
+            env!("CARGO_BIN_EXE_reidscope"),
+        ])
+        .arg(&bomb)
+        .arg(fixture("images"))
+        .arg(dir.path().join("feats.npy"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("bomb.pth: TAR member 'storages' declares 3221225472 bytes, more than the whole file (2048 bytes)"),
+        "{err}"
+    );
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pytorch_reader::{DType, PickleValue, PytorchReader, Tensor};
 
+use crate::models::checkpoint_file::check_checkpoint_file;
 use crate::models::error::ModelError;
 
 /// How the network's state dict sits inside the file.
@@ -71,6 +72,10 @@ impl Checkpoint {
             file: path.to_path_buf(),
             reason: e.to_string(),
         };
+        check_checkpoint_file(path).map_err(|reason| ModelError::Read {
+            file: path.to_path_buf(),
+            reason,
+        })?;
         let all = PytorchReader::new(path).map_err(read_error)?.into_tensors();
         let container = Container::detect(all.keys());
         check_no_foreign_objects(path, container).map_err(read_error)?;

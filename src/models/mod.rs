@@ -5,6 +5,7 @@
 
 pub mod batch_norm;
 pub mod checkpoint;
+pub(crate) mod checkpoint_file;
 pub mod checkpoint_writer;
 mod conv_spec;
 mod cpu_kernels;
