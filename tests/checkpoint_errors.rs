@@ -1,4 +1,5 @@
-//! Wrong or malformed checkpoints give errors naming the file, the key and the shapes.
+//! Checkpoint containers: each format reidscope reads gives its values; wrong or malformed
+//! checkpoints give errors naming the file, the key and the shapes.
 
 mod common;
 
@@ -206,4 +207,36 @@ fn a_tar_checkpoint_member_larger_than_the_file_is_refused_from_its_header() {
         err.contains("bomb.pth: TAR member 'storages' declares 3221225472 bytes, more than the whole file (2048 bytes)"),
         "{err}"
     );
+}
+
+/// The fuzz targets' seed checkpoints (scripts/make_fuzz_seeds.py): every container reidscope
+/// reads — zip, legacy, Torchreid's dict with f16 tensors, the early TAR format and
+/// safetensors — gives the values PyTorch saved; a plain pickle without tensors is a clear
+/// error.
+#[test]
+fn every_checkpoint_container_of_the_fuzz_seeds_reads_its_values() {
+    use reidscope::models::checkpoint::Checkpoint;
+    let files = [
+        "zip.pth",
+        "legacy.pth",
+        "torchreid.pth",
+        "tar.pth",
+        "model.safetensors",
+    ];
+    for name in files {
+        let path = fixture(&format!("fuzz/checkpoint/{name}"));
+        let mut checkpoint = Checkpoint::open(&path).unwrap();
+        assert_eq!(
+            checkpoint.read_f32("weight", &[2, 2]).unwrap(),
+            [1.5, -2.0, 3.25, 0.5],
+            "{name}"
+        );
+        assert_eq!(
+            checkpoint.read_f32("bias", &[2]).unwrap(),
+            [0.25, -0.75],
+            "{name}"
+        );
+    }
+    let error = Checkpoint::open(&fixture("fuzz/checkpoint/plain.pkl")).unwrap_err();
+    assert!(error.to_string().contains("no tensors found"), "{error}");
 }

@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap::Args;
 
 use reidscope::backend::{Backend, DeviceChoice, Precision};
-use reidscope::export::export;
+use reidscope::export::{ExportSettings, export};
 
-use super::args::ModelArgs;
+use super::args::{InputArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -17,7 +17,10 @@ pub struct ExportArgs {
     /// Precision of the stored values: f32 or f16.
     #[arg(long, default_value = "f32")]
     precision: Precision,
-    /// Output file; its extension picks the format: .pth (Torchreid checkpoint).
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output file; its extension picks the format: .pth (Torchreid checkpoint) or
+    /// .safetensors (the state dict, with the model name and input size as metadata).
     #[arg(long)]
     out: PathBuf,
 }
@@ -28,7 +31,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let model = args
         .model
         .load(&Backend::select(DeviceChoice::Cpu, Precision::F32)?)?;
-    export(&model, &args.out, args.precision)?;
+    let settings = ExportSettings {
+        precision: args.precision,
+        input: args.input.preprocess()?,
+    };
+    export(&model, &args.out, &settings)?;
     eprintln!(
         "{} ({}) written to {}",
         model.name(),

@@ -3,17 +3,16 @@
 
 use std::path::Path;
 
-use super::ExportError;
-use crate::backend::Precision;
+use super::{ExportError, ExportSettings};
 use crate::models::Model;
 use crate::models::checkpoint_writer::{Value, write_checkpoint};
 
-/// Writes `model`'s state dict to `path` with its values in `precision`.
-pub fn write(model: &Model, path: &Path, precision: Precision) -> Result<(), ExportError> {
+/// Writes `model`'s state dict to `path` with its values in the settings' precision.
+pub fn write(model: &Model, path: &Path, settings: &ExportSettings) -> Result<(), ExportError> {
     let state = model.state()?;
     let checkpoint = Value::Dict(vec![(
         Value::Str("state_dict".into()),
-        state.to_value(precision),
+        state.to_value(settings.precision),
     )]);
     write_checkpoint(path, &checkpoint)?;
     Ok(())

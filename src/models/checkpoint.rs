@@ -1,15 +1,18 @@
-//! PyTorch checkpoint files → named f32 tensors, with the container layout detected from the keys.
+//! Checkpoint files → named f32 tensors, with the container layout detected from the keys.
 //!
-//! Files are parsed by `pytorch-reader`, which never executes pickle code. Both the zip format
-//! (torch >= 1.6) and the legacy pre-1.6 stream are read; f16/bf16/f64 tensors are widened to f32.
+//! PyTorch files are parsed by `pytorch-reader`, which never executes pickle code: the zip
+//! format (torch >= 1.6), the legacy pre-1.6 stream, the early TAR container and plain
+//! pickles. `.safetensors` files are read by the `safetensors` crate. f16/bf16/f64 tensors are
+//! widened to f32.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use pytorch_reader::{DType, PickleValue, PytorchReader, Tensor};
+use pytorch_reader::{DType, PickleValue, PytorchReader};
 
-use crate::models::checkpoint_file::check_checkpoint_file;
+use crate::models::checkpoint_file::{CheckpointFile, inspect_checkpoint_file};
 use crate::models::error::ModelError;
+use crate::models::stored_tensor::{StoredTensor, read_safetensors};
 
 /// How the network's state dict sits inside the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +53,7 @@ impl Container {
 pub struct Checkpoint {
     path: PathBuf,
     container: Container,
-    tensors: BTreeMap<String, Tensor>,
+    tensors: BTreeMap<String, StoredTensor>,
     used: BTreeSet<String>,
 }
 
@@ -72,15 +75,26 @@ impl Checkpoint {
             file: path.to_path_buf(),
             reason: e.to_string(),
         };
-        check_checkpoint_file(path).map_err(|reason| ModelError::Read {
+        let reason_error = |reason: String| ModelError::Read {
             file: path.to_path_buf(),
             reason,
-        })?;
-        let all = PytorchReader::new(path).map_err(read_error)?.into_tensors();
+        };
+        let file = inspect_checkpoint_file(path).map_err(reason_error)?;
+        let all: BTreeMap<String, StoredTensor> = match file {
+            CheckpointFile::Safetensors => read_safetensors(path).map_err(reason_error)?,
+            CheckpointFile::Pytorch => PytorchReader::new(path)
+                .map_err(read_error)?
+                .into_tensors()
+                .into_iter()
+                .map(|(key, tensor)| (key, StoredTensor::Pytorch(tensor)))
+                .collect(),
+        };
         let container = Container::detect(all.keys());
-        check_no_foreign_objects(path, container).map_err(read_error)?;
+        if file == CheckpointFile::Pytorch {
+            check_no_foreign_objects(path, container).map_err(read_error)?;
+        }
 
-        let mut tensors: BTreeMap<String, Tensor> = all
+        let mut tensors: BTreeMap<String, StoredTensor> = all
             .into_iter()
             .filter_map(|(k, t)| Some((k.strip_prefix(container.prefix())?.to_string(), t)))
             .collect();

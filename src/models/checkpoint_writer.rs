@@ -51,7 +51,7 @@ impl TensorValues {
     }
 
     /// The values as little-endian bytes.
-    fn bytes(&self) -> Vec<u8> {
+    pub fn bytes(&self) -> Vec<u8> {
         match self {
             TensorValues::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorValues::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),

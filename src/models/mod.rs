@@ -20,6 +20,7 @@ mod osnet;
 mod params;
 mod resnet;
 pub mod state;
+mod stored_tensor;
 mod trainable;
 pub mod weights;
 

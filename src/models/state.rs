@@ -155,28 +155,37 @@ impl StateDict {
     /// and int64 counts), as PyTorch's `model.state_dict()`.
     pub fn to_value(&self, precision: Precision) -> Value {
         Value::OrderedDict(
-            self.entries
-                .iter()
-                .map(|entry| {
-                    let values = match entry.kind {
-                        EntryKind::Parameter | EntryKind::Running => match precision {
-                            Precision::F32 => TensorValues::F32(entry.values.clone()),
-                            Precision::F16 => TensorValues::F16(
-                                entry.values.iter().map(|&v| f16::from_f32(v)).collect(),
-                            ),
-                        },
-                        EntryKind::Count => TensorValues::I64(
-                            entry.values.iter().map(|&v| v.round() as i64).collect(),
-                        ),
-                    };
-                    let record = TensorRecord {
-                        shape: entry.shape.clone(),
-                        values,
-                    };
-                    (entry.key.clone(), Value::Tensor(record))
-                })
+            self.records(precision)
+                .into_iter()
+                .map(|(key, record)| (key, Value::Tensor(record)))
                 .collect(),
         )
+    }
+
+    /// Each entry's key and tensor, in state-dict order: float tensors in `precision`, batch
+    /// counts as int64.
+    pub fn records(&self, precision: Precision) -> Vec<(String, TensorRecord)> {
+        self.entries
+            .iter()
+            .map(|entry| {
+                let values = match entry.kind {
+                    EntryKind::Parameter | EntryKind::Running => match precision {
+                        Precision::F32 => TensorValues::F32(entry.values.clone()),
+                        Precision::F16 => TensorValues::F16(
+                            entry.values.iter().map(|&v| f16::from_f32(v)).collect(),
+                        ),
+                    },
+                    EntryKind::Count => {
+                        TensorValues::I64(entry.values.iter().map(|&v| v.round() as i64).collect())
+                    }
+                };
+                let record = TensorRecord {
+                    shape: entry.shape.clone(),
+                    values,
+                };
+                (entry.key.clone(), record)
+            })
+            .collect()
     }
 
     fn find(&self, key: &str) -> Option<&StateEntry> {

@@ -14,7 +14,7 @@ use super::error::TrainError;
 use super::loss_scale::{GROWTH_INTERVAL, LossScale};
 use crate::backend::Precision;
 use crate::models::TrainableModel;
-use crate::models::checkpoint_file::check_checkpoint_file;
+use crate::models::checkpoint_file::inspect_checkpoint_file;
 use crate::models::checkpoint_writer::{TensorRecord, TensorValues, Value, write_checkpoint};
 
 /// Key of the optimiser's state inside the `optimizer` dict.
@@ -135,7 +135,7 @@ pub fn read_resume_point(path: &Path) -> Result<ResumePoint, TrainError> {
         path: path.to_path_buf(),
         reason,
     };
-    check_checkpoint_file(path).map_err(&resume_error)?;
+    inspect_checkpoint_file(path).map_err(&resume_error)?;
     // The pickled values (epoch, loss scale) in one read; tensors come from the reader below.
     let root = match PytorchReader::read_pickle_data(path, None) {
         Ok(PickleValue::Dict(root)) => root,
