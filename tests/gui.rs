@@ -1,6 +1,7 @@
 //! The app driven headless through egui_kittest: what it shows is checked against the
 //! library's own numbers for the same run. Features are colour histograms of the bundled demo
-//! dataset (quick to compute in a test build); the network path is covered by the CLI tests.
+//! dataset (quick to compute in a test build); the network path is covered by the CLI tests,
+//! and here by a small network's run for the model export.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -11,12 +12,13 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
 use reidscope::app::{Action, AppOptions, ReidApp};
-use reidscope::backend::DeviceChoice;
+use reidscope::backend::{DeviceChoice, Precision};
 use reidscope::data::DatasetKind;
 use reidscope::data::image::Preprocess;
 use reidscope::demo::{DEMO_DATASET, bundled};
 use reidscope::eval::{EvalOptions, Metric, ranked_list};
-use reidscope::run::{FeatureSource, Run, RunSpec, execute};
+use reidscope::models::ModelName;
+use reidscope::run::{FeatureSource, NetworkSource, Run, RunSpec, execute};
 
 fn spec(root: PathBuf, metric: Metric) -> RunSpec {
     RunSpec {
@@ -353,4 +355,54 @@ fn the_apps_report_export_writes_what_eval_writes() {
     for ((name, app_bytes), (_, cli_bytes)) in app_files.iter().zip(&cli_files) {
         assert!(app_bytes == cli_bytes, "{} differs", name.display());
     }
+}
+
+/// The app's "Export model…" writes the same file as `reidscope export` for the current run's
+/// network, weights and input size; a colour-histogram run has no model to export.
+#[test]
+fn the_apps_model_export_writes_what_export_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osnet_x0_25.pth");
+    let mut histogram = app(demo_spec(Metric::Euclidean));
+    wait_for(&mut histogram, "Ranked gallery, top 20");
+    histogram.state_mut().request(Action::ExportModel {
+        path: dir.path().join("none.pth"),
+        precision: Precision::F32,
+    });
+    wait_for(&mut histogram, "it has no model");
+
+    let mut network = demo_spec(Metric::Euclidean);
+    network.source = FeatureSource::Network(NetworkSource {
+        model: ModelName::OsnetX0_25,
+        weights: weights.clone(),
+        last_stride: None,
+        precision: Precision::F32,
+    });
+    network.preprocess = Preprocess {
+        height: 64,
+        width: 32,
+    };
+    let mut harness = app(network);
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    let from_app = dir.path().join("app.safetensors");
+    harness.state_mut().request(Action::ExportModel {
+        path: from_app.clone(),
+        precision: Precision::F16,
+    });
+    wait_for(&mut harness, "Model written to");
+    let from_cli = dir.path().join("cli.safetensors");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args(["export", "--model", "osnet_x0_25", "--precision", "f16"])
+        .args(["--height", "64", "--width", "32", "--weights"])
+        .arg(&weights)
+        .arg("--out")
+        .arg(&from_cli)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(std::fs::read(&from_app).unwrap() == std::fs::read(&from_cli).unwrap());
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::backend::Precision;
 use crate::eval::{Metric, QueryOrder};
 use crate::run::RunSpec;
 
@@ -77,6 +78,14 @@ pub enum Action {
     CloseExternal,
     /// Write the current run's report folder (as `eval --out` does) into this folder.
     ExportReport(PathBuf),
+    /// Write the current run's network to this file, as `reidscope export` does (the
+    /// extension picks the format).
+    ExportModel {
+        /// The file.
+        path: PathBuf,
+        /// Precision of the stored parameters.
+        precision: Precision,
+    },
     /// Show a view.
     Show(View),
     /// Order the query list.

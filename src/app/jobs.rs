@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 
+use crate::backend::{Backend, DeviceChoice, Precision};
 use crate::data::Dataset;
 use crate::eval::inspect::{Inspection, inspect};
+use crate::export::{ExportSettings, export};
 use crate::run::report::{ReportOptions, write_report};
-use crate::run::{Run, RunSpec, Stage, execute, external_query_row};
+use crate::run::{NetworkSource, Run, RunSpec, Stage, execute, external_query_row};
 
 /// Ranked-list depth kept per query (the largest k the query view offers).
 pub const LIST_DEPTH: usize = 100;
@@ -62,6 +64,15 @@ pub enum Work {
         /// The folder.
         dir: PathBuf,
     },
+    /// A run's network written to a file, as `reidscope export` does.
+    ExportModel {
+        /// The network.
+        network: NetworkSource,
+        /// The file; its extension picks the format.
+        path: PathBuf,
+        /// Precision and input size.
+        settings: ExportSettings,
+    },
 }
 
 /// What a finished job returns.
@@ -74,6 +85,8 @@ pub enum Outcome {
     Dataset(Box<Dataset>),
     /// A written report folder.
     Report(PathBuf),
+    /// A written model file.
+    Exported(PathBuf),
 }
 
 /// Progress of a running job.
@@ -210,6 +223,21 @@ fn perform(
             write_report(&run.run, &dir, &ReportOptions::default(), &on_figure)
                 .map_err(|e| e.to_string())?;
             Ok(Outcome::Report(dir))
+        }
+        Work::ExportModel {
+            network,
+            path,
+            settings,
+        } => {
+            report(Status {
+                stage: format!("exporting {} to {}", network.model, path.display()),
+                ..Status::default()
+            });
+            let backend =
+                Backend::select(DeviceChoice::Cpu, Precision::F32).map_err(|e| e.to_string())?;
+            let model = network.load(&backend).map_err(|e| e.to_string())?;
+            export(&model, &path, &settings).map_err(|e| e.to_string())?;
+            Ok(Outcome::Exported(path))
         }
     }
 }

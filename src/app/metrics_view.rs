@@ -9,9 +9,12 @@ use eframe::egui::{
     TextureOptions, Ui, Vec2, pos2,
 };
 
+use crate::backend::Precision;
 use crate::eval::inspect::histogram;
+use crate::export::FORMATS;
 use crate::report::MetricsFile;
 use crate::report::cmc_plot::{render_cmc_rgb, write_cmc_plots};
+use crate::run::FeatureSource;
 
 use super::action::Action;
 use super::format::percent;
@@ -29,6 +32,10 @@ pub struct MetricsView {
     chart: Option<(Vec<usize>, [usize; 2], TextureHandle)>,
     /// Last export result.
     message: Option<String>,
+    /// The model export's format (index into [`FORMATS`]).
+    model_format: usize,
+    /// Whether the model export stores float16 values.
+    model_f16: bool,
 }
 
 impl MetricsView {
@@ -63,6 +70,9 @@ impl MetricsView {
                         && let Some(dir) = rfd::FileDialog::new().pick_folder()
                     {
                         action = Some(Action::ExportReport(dir));
+                    }
+                    if let Some(export) = self.model_export(ui, &runs[current]) {
+                        action = Some(export);
                     }
                     if let Some(message) = &self.message {
                         ui.label(message);
@@ -153,6 +163,53 @@ impl MetricsView {
             Ok(()) => format!("wrote {} and {}", png.display(), svg.display()),
             Err(e) => format!("cannot write the chart: {e}"),
         });
+    }
+
+    /// The format and precision pickers and the "Export model…" button, enabled for a run of
+    /// a network; the save dialog's answer becomes the action.
+    fn model_export(&mut self, ui: &mut Ui, entry: &RunEntry) -> Option<Action> {
+        let FeatureSource::Network(network) = &entry.run.spec.source else {
+            ui.add_enabled(false, egui::Button::new("Export model…"))
+                .on_disabled_hover_text("the colour histogram has no model");
+            return None;
+        };
+        let (extension, kind) = FORMATS[self.model_format];
+        egui::ComboBox::from_id_salt("model export format")
+            .selected_text(format!(".{extension}"))
+            .show_ui(ui, |ui| {
+                for (index, (extension, kind)) in FORMATS.iter().enumerate() {
+                    ui.selectable_value(
+                        &mut self.model_format,
+                        index,
+                        format!(".{extension}: {kind}"),
+                    );
+                }
+            });
+        ui.checkbox(&mut self.model_f16, "f16");
+        let clicked = ui
+            .button("Export model…")
+            .on_hover_text(
+                "the current run's network and weights, as `reidscope export` writes them",
+            )
+            .clicked();
+        let path = clicked
+            .then(|| save_as(&format!("{}.{extension}", network.model), kind, extension))??;
+        let path = if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+        {
+            path
+        } else {
+            let mut named = path.into_os_string();
+            named.push(format!(".{extension}"));
+            PathBuf::from(named)
+        };
+        let precision = if self.model_f16 {
+            Precision::F16
+        } else {
+            Precision::F32
+        };
+        Some(Action::ExportModel { path, precision })
     }
 
     fn export_metrics(&mut self, metrics: &MetricsFile) {

@@ -27,8 +27,9 @@ use eframe::egui::{
 
 use crate::data::{Dataset, DatasetKind};
 use crate::eval::RerankParams;
+use crate::export::ExportSettings;
 use crate::report::font::FONT;
-use crate::run::RunSpec;
+use crate::run::{FeatureSource, RunSpec};
 
 use browser::Browser;
 use choice::choice;
@@ -201,6 +202,30 @@ impl ReidApp {
                 let title = format!("report {}", dir.display());
                 self.job = Some(Job::start(ctx, title, Work::Report { run, dir }));
             }
+            Action::ExportModel { path, precision } => {
+                let Some(run) = self.current_run().cloned() else {
+                    self.error("Finish a run first: the model of the current run is exported.");
+                    return;
+                };
+                let spec = &run.run.spec;
+                let FeatureSource::Network(network) = &spec.source else {
+                    self.error("The current run uses the colour histogram: it has no model.");
+                    return;
+                };
+                if self.job.is_some() {
+                    self.error("Wait for the running job to finish (or cancel it) first.");
+                    return;
+                }
+                let work = Work::ExportModel {
+                    network: network.clone(),
+                    settings: ExportSettings {
+                        precision,
+                        input: spec.preprocess,
+                    },
+                    path,
+                };
+                self.job = Some(Job::start(ctx, "export".into(), work));
+            }
             Action::Show(view) => self.view = view,
             Action::SortQueries(order) => self.queries.sort = order,
             Action::SelectQuery(q) => self.queries.select(q),
@@ -303,6 +328,9 @@ impl ReidApp {
             Ok(Outcome::Dataset(_)) => {}
             Ok(Outcome::Report(dir)) => {
                 self.message(false, format!("Report written to {}", dir.display()))
+            }
+            Ok(Outcome::Exported(path)) => {
+                self.message(false, format!("Model written to {}", path.display()))
             }
             Err(_) if cancelled => self.message(
                 false,

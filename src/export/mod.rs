@@ -38,6 +38,12 @@ pub enum ExportError {
     Output(#[from] OutputError),
 }
 
+/// The formats [`export`] writes: the file extension and what the file holds.
+pub const FORMATS: [(&str, &str); 2] = [
+    ("pth", "Torchreid checkpoint"),
+    ("safetensors", "safetensors state dict"),
+];
+
 /// What an export writes besides the weights.
 #[derive(Debug, Clone, Copy)]
 pub struct ExportSettings {

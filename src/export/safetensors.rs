@@ -46,10 +46,27 @@ pub fn write(model: &Model, path: &Path, settings: &ExportSettings) -> Result<()
         ("width".to_string(), settings.input.width.to_string()),
     ]);
     let bytes = safetensors::serialize(views, Some(metadata))
+        .and_then(|bytes| Ok(with_sorted_header(&bytes)?))
         .map_err(|e| ExportError::Encode(e.to_string()))?;
     write_atomic(path, |out| out.write_all(&bytes)).map_err(|source| WriteError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     Ok(())
+}
+
+/// The file with its JSON header's keys in sorted order, so that the same model always gives
+/// the same bytes (the encoder writes the metadata map in hash order). The data is unchanged,
+/// so the offsets in the header stay valid; the header is padded with spaces to a multiple of
+/// 8 bytes, as the format asks.
+fn with_sorted_header(file: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    let length = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&file[8..8 + length])?;
+    let mut sorted = serde_json::to_vec(&header)?;
+    sorted.resize(sorted.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + sorted.len() + file.len() - 8 - length);
+    out.extend((sorted.len() as u64).to_le_bytes());
+    out.extend(sorted);
+    out.extend(&file[8 + length..]);
+    Ok(out)
 }

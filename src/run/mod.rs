@@ -32,6 +32,16 @@ pub struct NetworkSource {
     pub precision: Precision,
 }
 
+impl NetworkSource {
+    /// Builds the network from its checkpoint on `backend`.
+    pub fn load(&self, backend: &Backend) -> Result<Model, ModelError> {
+        let options = BuildOptions {
+            last_stride: self.last_stride,
+        };
+        Model::load(self.model, Some(&self.weights), options, backend)
+    }
+}
+
 /// Where features come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureSource {
@@ -440,14 +450,7 @@ fn extract_network(
         }
         None => None,
     };
-    let network = Model::load(
-        *model,
-        Some(weights),
-        BuildOptions {
-            last_stride: *last_stride,
-        },
-        &backend,
-    )?;
+    let network = net.load(&backend)?;
     let options = ExtractOptions {
         batch_size: spec.batch,
         preprocess: spec.preprocess,
