@@ -13,7 +13,7 @@
 use burn::module::{Module, Param};
 use burn::nn::InstanceNorm as BurnInstanceNorm;
 use burn::tensor::module::{conv2d, linear};
-use burn::tensor::{DType, Tensor, activation};
+use burn::tensor::{DType, Tensor};
 
 use crate::models::batch_norm::BatchNorm;
 use crate::models::conv_spec::ConvSpec;
@@ -186,11 +186,6 @@ impl Linear {
             (None, _) => y,
         }
         .cast(dtype)
-    }
-
-    /// Applies the layer, then ReLU.
-    pub fn forward_relu(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
-        activation::relu(self.forward(x, mode))
     }
 }
 

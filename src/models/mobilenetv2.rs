@@ -3,13 +3,12 @@
 //! bottleneck. Both return the 1280-d mean of the last 1×1 conv + BN + ReLU6 map.
 
 use burn::module::Module;
-use burn::tensor::Tensor;
 
 use crate::models::conv_spec::ConvSpec;
 use crate::models::cpu_kernels::Activation;
 use crate::models::error::ModelError;
-use crate::models::layers::{ConvBn, Mode};
-use crate::models::ops::global_avg_pool;
+use crate::models::flow::Flow;
+use crate::models::layers::ConvBn;
 use crate::models::params::ParamLoader;
 
 /// Inverted-residual settings `(expansion t, output channels c, repeats n, first stride s)`.
@@ -101,14 +100,14 @@ impl InvertedResidual {
         })
     }
 
-    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let m = match &self.expand {
-            Some(expand) => expand.forward(x.clone(), mode, Activation::Relu6),
+            Some(expand) => f.conv_bn(expand, x.clone(), Activation::Relu6),
             None => x.clone(),
         };
-        let m = self.depthwise.forward(m, mode, Activation::Relu6);
-        let m = self.project.forward(m, mode, Activation::Identity);
-        if self.residual { x + m } else { m }
+        let m = f.conv_bn(&self.depthwise, m, Activation::Relu6);
+        let m = f.conv_bn(&self.project, m, Activation::Identity);
+        if self.residual { f.add(x, m) } else { m }
     }
 }
 
@@ -166,12 +165,12 @@ impl MobileNetV2 {
     }
 
     /// Forward pass `[n, 3, h, w] → [n, 1280]`: the pooled features.
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
-        let x = self.stem.forward(x, mode, Activation::Relu6);
-        let x = self
-            .blocks
-            .iter()
-            .fold(x, |x, block| block.forward(x, mode));
-        global_avg_pool(self.head.forward(x, mode, Activation::Relu6))
+    pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        let mut x = f.conv_bn(&self.stem, x, Activation::Relu6);
+        for block in &self.blocks {
+            x = block.forward(f, x);
+        }
+        let head = f.conv_bn(&self.head, x, Activation::Relu6);
+        f.global_avg_pool(head)
     }
 }

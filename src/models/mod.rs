@@ -10,6 +10,7 @@ pub mod checkpoint_writer;
 mod conv_spec;
 mod cpu_kernels;
 mod error;
+mod flow;
 mod folded;
 mod layers;
 mod mobilenetv2;

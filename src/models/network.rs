@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 
 use crate::models::checkpoint::{Checkpoint, Container};
 use crate::models::error::ModelError;
+use crate::models::flow::{Eager, Flow};
 use crate::models::layers::Mode;
 use crate::models::mobilenetv2::{self, MobileNetV2};
 use crate::models::name::ModelName;
@@ -127,10 +128,15 @@ impl Network {
     /// The features `[n, D]` of a batch `[n, 3, h, w]`: what Torchreid's model returns in eval
     /// mode, and pairs with the logits in train mode.
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        self.flow(&mut Eager { mode }, x)
+    }
+
+    /// The forward pass as `f`'s operations: run on tensors, or recorded as a graph.
+    pub fn flow<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
         match self {
-            Network::OsNet(net) => net.forward(x, mode),
-            Network::ResNet(net) => net.forward(x, mode),
-            Network::MobileNetV2(net) => net.forward(x, mode),
+            Network::OsNet(net) => net.forward(f, x),
+            Network::ResNet(net) => net.forward(f, x),
+            Network::MobileNetV2(net) => net.forward(f, x),
         }
     }
 }

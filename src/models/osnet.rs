@@ -1,14 +1,13 @@
 //! OSNet (Zhou et al., ICCV 2019) and its IBN and AIN variants, as Torchreid defines them.
 
 use burn::module::Module;
-use burn::tensor::Tensor;
 
 use crate::models::conv_spec::ConvSpec;
 use crate::models::cpu_kernels::Activation;
 use crate::models::error::ModelError;
-use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear, Mode};
+use crate::models::flow::Flow;
+use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear};
 use crate::models::name::ModelName;
-use crate::models::ops::{avg_pool_2x2, global_avg_pool, relu, sigmoid, stem_max_pool};
 use crate::models::params::ParamLoader;
 
 /// Output length of every OSNet's fc layer.
@@ -78,9 +77,9 @@ impl LightConv {
         })
     }
 
-    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let y = self.pointwise.forward(x, mode);
-        self.depthwise.forward(y, mode, Activation::Relu)
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let y = f.conv(&self.pointwise, x);
+        f.conv_bn(&self.depthwise, y, Activation::Relu)
     }
 }
 
@@ -100,12 +99,11 @@ impl ChannelGate {
         })
     }
 
-    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let [n, c, _, _] = x.dims();
-        let pooled = global_avg_pool(x.clone());
-        let hidden = self.fc1.forward_relu(pooled, mode);
-        let gates = sigmoid(self.fc2.forward(hidden, mode));
-        x * gates.reshape([n, c, 1, 1])
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let pooled = f.global_avg_pool(x.clone());
+        let hidden = f.linear_relu(&self.fc1, pooled);
+        let logits = f.linear(&self.fc2, hidden);
+        f.gate(x, logits)
     }
 }
 
@@ -137,11 +135,12 @@ struct ConvIn {
 }
 
 impl NormedConv {
-    fn forward(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map, act: Activation) -> F::Map {
         match self {
-            NormedConv::Batch(conv) => conv.forward(x, mode, act),
+            NormedConv::Batch(conv) => f.conv_bn(conv, x, act),
             NormedConv::Instance(ConvIn { conv, norm }) => {
-                norm.forward(conv.forward(x, mode), mode, act)
+                let y = f.conv(conv, x);
+                f.instance_norm(norm, y, act)
             }
         }
     }
@@ -213,28 +212,30 @@ impl OsBlock {
         })
     }
 
-    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let x1 = self.conv1.forward(x.clone(), mode, Activation::Relu);
-        let x2 = self
-            .streams
-            .iter()
-            .map(|stream| {
-                let y = stream
-                    .iter()
-                    .fold(x1.clone(), |y, layer| layer.forward(y, mode));
-                self.gate.forward(y, mode)
-            })
-            .reduce(|a, b| a + b)
-            .expect("an OSBlock has streams");
-        let x3 = self.conv3.forward(x2, mode, Activation::Identity);
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let x1 = f.conv_bn(&self.conv1, x.clone(), Activation::Relu);
+        let mut x2: Option<F::Map> = None;
+        for stream in &self.streams {
+            let mut y = x1.clone();
+            for layer in stream {
+                y = layer.forward(f, y);
+            }
+            let gated = self.gate.forward(f, y);
+            x2 = Some(match x2 {
+                Some(sum) => f.add(sum, gated),
+                None => gated,
+            });
+        }
+        let x2 = x2.expect("an OSBlock has streams");
+        let x3 = self.conv3.forward(f, x2, Activation::Identity);
         let identity = match &self.downsample {
-            Some(down) => down.forward(x, mode, Activation::Identity),
+            Some(down) => f.conv_bn(down, x, Activation::Identity),
             None => x,
         };
-        let out = x3 + identity;
+        let out = f.add(x3, identity);
         match &self.in_after_add {
-            Some(norm) => norm.forward(out, mode, Activation::Relu),
-            None => relu(out),
+            Some(norm) => f.instance_norm(norm, out, Activation::Relu),
+            None => f.relu(out),
         }
     }
 }
@@ -256,8 +257,9 @@ struct Transition {
 }
 
 impl Transition {
-    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        avg_pool_2x2(self.conv.forward(x, mode, Activation::Relu))
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let y = f.conv_bn(&self.conv, x, Activation::Relu);
+        f.avg_pool_2x2(y)
     }
 }
 
@@ -342,17 +344,19 @@ impl OsNet {
 
     /// Forward pass `[n, 3, h, w] → [n, 512]`: the features after the fc block, which
     /// Torchreid returns in eval mode and pairs with the logits in train mode.
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
-        let mut x = stem_max_pool(self.stem.forward(x, mode, Activation::Relu));
+    pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        let stem = self.stem.forward(f, x, Activation::Relu);
+        let mut x = f.stem_max_pool(stem);
         for stage in &self.stages {
             for block in &stage.blocks {
-                x = block.forward(x, mode);
+                x = block.forward(f, x);
             }
             if let Some(transition) = &stage.transition {
-                x = transition.forward(x, mode);
+                x = transition.forward(f, x);
             }
         }
-        let x = self.conv5.forward(x, mode, Activation::Relu);
-        self.fc.forward_relu(global_avg_pool(x), mode)
+        let x = f.conv_bn(&self.conv5, x, Activation::Relu);
+        let pooled = f.global_avg_pool(x);
+        f.linear_relu(&self.fc, pooled)
     }
 }

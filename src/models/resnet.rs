@@ -2,13 +2,12 @@
 //! globally pooled feature map.
 
 use burn::module::Module;
-use burn::tensor::Tensor;
 
 use crate::models::conv_spec::ConvSpec;
 use crate::models::cpu_kernels::Activation;
 use crate::models::error::ModelError;
-use crate::models::layers::{ConvBn, Mode};
-use crate::models::ops::{global_avg_pool, relu, stem_max_pool};
+use crate::models::flow::Flow;
+use crate::models::layers::ConvBn;
 use crate::models::params::ParamLoader;
 
 /// Blocks per stage of ResNet-50.
@@ -57,15 +56,16 @@ impl Bottleneck {
         })
     }
 
-    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let out = self.conv1.forward(x.clone(), mode, Activation::Relu);
-        let out = self.conv2.forward(out, mode, Activation::Relu);
-        let out = self.conv3.forward(out, mode, Activation::Identity);
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let out = f.conv_bn(&self.conv1, x.clone(), Activation::Relu);
+        let out = f.conv_bn(&self.conv2, out, Activation::Relu);
+        let out = f.conv_bn(&self.conv3, out, Activation::Identity);
         let identity = match &self.downsample {
-            Some(down) => down.forward(x, mode, Activation::Identity),
+            Some(down) => f.conv_bn(down, x, Activation::Identity),
             None => x,
         };
-        relu(out + identity)
+        let sum = f.add(out, identity);
+        f.relu(sum)
     }
 }
 
@@ -101,12 +101,12 @@ impl ResNet50 {
     }
 
     /// Forward pass `[n, 3, h, w] → [n, 2048]`: the pooled features.
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
-        let x = stem_max_pool(self.stem.forward(x, mode, Activation::Relu));
-        let x = self
-            .blocks
-            .iter()
-            .fold(x, |x, block| block.forward(x, mode));
-        global_avg_pool(x)
+    pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        let stem = f.conv_bn(&self.stem, x, Activation::Relu);
+        let mut x = f.stem_max_pool(stem);
+        for block in &self.blocks {
+            x = block.forward(f, x);
+        }
+        f.global_avg_pool(x)
     }
 }
