@@ -3,6 +3,7 @@
 //! dataset (quick to compute in a test build); the network path is covered by the CLI tests,
 //! and here by a small network's run for the model export.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -299,6 +300,19 @@ fn a_running_extraction_can_be_cancelled_from_the_top_bar() {
     harness.get_by_label("Run");
 }
 
+/// Runs the `reidscope` command line with `args`; it must succeed.
+fn run_cli<'a>(args: impl IntoIterator<Item = &'a OsStr>) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reidscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Every file below `root` (relative path, bytes), in path order.
 fn files_below(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
@@ -328,24 +342,16 @@ fn the_apps_report_export_writes_what_eval_writes() {
         .state_mut()
         .request(Action::ExportReport(from_app.clone()));
     wait_for(&mut harness, "Report written to");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reidscope"))
-        .args([
-            "eval",
-            "--demo",
-            "--baseline",
-            "--device",
-            "cpu",
-            "--no-cache",
-        ])
-        .arg("--out")
-        .arg(&from_cli)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let eval = [
+        "eval",
+        "--demo",
+        "--baseline",
+        "--device",
+        "cpu",
+        "--no-cache",
+        "--out",
+    ];
+    run_cli(eval.iter().map(OsStr::new).chain([from_cli.as_os_str()]));
     let (app_files, cli_files) = (files_below(&from_app), files_below(&from_cli));
     let names = |files: &[(PathBuf, Vec<u8>)]| -> Vec<PathBuf> {
         files.iter().map(|(name, _)| name.clone()).collect()
@@ -391,18 +397,11 @@ fn the_apps_model_export_writes_what_export_writes() {
     });
     wait_for(&mut harness, "Model written to");
     let from_cli = dir.path().join("cli.safetensors");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reidscope"))
-        .args(["export", "--model", "osnet_x0_25", "--precision", "f16"])
-        .args(["--height", "64", "--width", "32", "--weights"])
-        .arg(&weights)
-        .arg("--out")
-        .arg(&from_cli)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let export = ["export", "--model", "osnet_x0_25", "--precision", "f16"];
+    let size = ["--height", "64", "--width", "32"];
+    let files = [OsStr::new("--weights"), weights.as_os_str()];
+    let out = [OsStr::new("--out"), from_cli.as_os_str()];
+    let args = export.iter().chain(&size).map(OsStr::new);
+    run_cli(args.chain(files).chain(out));
     assert!(std::fs::read(&from_app).unwrap() == std::fs::read(&from_cli).unwrap());
 }

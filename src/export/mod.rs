@@ -1,6 +1,7 @@
 //! Writing a model's weights for other tools, one file per format; the format follows the
 //! output's extension.
 
+mod onnx;
 mod pth;
 mod safetensors;
 
@@ -17,7 +18,7 @@ use crate::output_dir::{OutputDir, OutputError};
 pub enum ExportError {
     /// The output's extension names no format reidscope writes.
     #[error(
-        "{}: unknown export format; the file name must end in .pth (a Torchreid checkpoint) or .safetensors",
+        "{}: unknown export format; the file name must end in .onnx (the network), .pth (a Torchreid checkpoint) or .safetensors (the state dict)",
         path.display()
     )]
     Format {
@@ -33,13 +34,17 @@ pub enum ExportError {
     /// The format's encoder refused the values.
     #[error("cannot encode the model: {0}")]
     Encode(String),
+    /// The format cannot hold what was asked for.
+    #[error("{0}")]
+    Unsupported(String),
     /// The output folder cannot be written into, or the file exists and is not reidscope's.
     #[error(transparent)]
     Output(#[from] OutputError),
 }
 
 /// The formats [`export`] writes: the file extension and what the file holds.
-pub const FORMATS: [(&str, &str); 2] = [
+pub const FORMATS: [(&str, &str); 3] = [
+    ("onnx", "ONNX graph"),
     ("pth", "Torchreid checkpoint"),
     ("safetensors", "safetensors state dict"),
 ];
@@ -62,6 +67,7 @@ pub fn export(model: &Model, path: &Path, settings: &ExportSettings) -> Result<(
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let write = match extension.as_deref() {
+        Some("onnx") => onnx::write,
         Some("pth") => pth::write,
         Some("safetensors") => safetensors::write,
         _ => {

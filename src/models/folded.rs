@@ -48,6 +48,41 @@ impl FoldTarget {
     }
 }
 
+/// A parameter tensor's values on the host, as f32.
+fn host_values<const D: usize>(tensor: &Tensor<D>) -> Result<Vec<f32>, String> {
+    tensor
+        .clone()
+        .cast(DType::F32)
+        .try_into_data()
+        .map_err(|e| format!("{e:?}"))?
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// A folded convolution's values and geometry, as an exporter writes them.
+#[derive(Debug, Clone)]
+pub struct ConvParts {
+    /// PyTorch-layout weight `[out, in / groups, k, k]`, BatchNorm folded in.
+    pub weight: Vec<f32>,
+    /// The weight's shape.
+    pub weight_shape: [usize; 4],
+    /// The bias, if any.
+    pub bias: Option<Vec<f32>>,
+    /// Stride, padding, dilation and groups.
+    pub options: ConvOptions<2>,
+}
+
+/// A folded linear layer's values, as an exporter writes them.
+#[derive(Debug, Clone)]
+pub struct LinearParts {
+    /// The weight `[in, out]`, BatchNorm1d folded in.
+    pub weight: Vec<f32>,
+    /// The weight's shape.
+    pub weight_shape: [usize; 2],
+    /// The bias.
+    pub bias: Vec<f32>,
+}
+
 /// Eval-mode BatchNorm as a per-channel `(scale, shift)`.
 fn bn_affine(bn: &BatchNormValues) -> (Vec<f64>, Vec<f64>) {
     let scale: Vec<f64> = bn
@@ -157,6 +192,16 @@ impl Conv {
         }
     }
 
+    /// The convolution's folded values and geometry.
+    pub fn parts(&self) -> Result<ConvParts, String> {
+        Ok(ConvParts {
+            weight: host_values(&self.weight)?,
+            weight_shape: self.weight.dims(),
+            bias: self.bias.as_ref().map(host_values).transpose()?,
+            options: self.options.clone(),
+        })
+    }
+
     /// Applies the convolution, then `act`.
     pub fn forward(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
         if let Some(kernel) = &self.cpu_kernel
@@ -200,6 +245,11 @@ impl InstanceNorm {
             beta: target.upload(beta.clone(), [1, channels, 1]),
             cpu_affine: (gamma, beta),
         }
+    }
+
+    /// The per-channel scale and shift.
+    pub fn affine(&self) -> (&[f32], &[f32]) {
+        (&self.cpu_affine.0, &self.cpu_affine.1)
     }
 
     /// Normalises each channel of each sample over its spatial positions, then applies `act`.
@@ -254,6 +304,15 @@ impl Linear {
             weight: target.upload(transposed, [inputs, outputs]),
             bias: target.upload(bias, [outputs]),
         }
+    }
+
+    /// The layer's folded values, as an exporter writes them.
+    pub fn parts(&self) -> Result<LinearParts, String> {
+        Ok(LinearParts {
+            weight: host_values(&self.weight)?,
+            weight_shape: self.weight.dims(),
+            bias: host_values(&self.bias)?,
+        })
     }
 
     /// Applies the layer to `[n, in]` rows.

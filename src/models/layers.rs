@@ -59,6 +59,11 @@ impl ConvBn {
     }
 
     /// Convolution, BatchNorm, then `act`.
+    /// The eval-mode form, BatchNorm folded in (absent in a network built for training).
+    pub fn folded(&self) -> Option<&folded::Conv> {
+        self.folded.as_ref()
+    }
+
     pub fn forward(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x, act);
@@ -102,6 +107,11 @@ impl Conv {
     }
 
     /// Applies the convolution.
+    /// The eval-mode form (absent in a network built for training).
+    pub fn folded(&self) -> Option<&folded::Conv> {
+        self.folded.as_ref()
+    }
+
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x, Activation::Identity);
@@ -132,6 +142,11 @@ impl InstanceNorm {
     }
 
     /// Normalises, then applies `act`.
+    /// The eval-mode form (absent in a network built for training).
+    pub fn folded(&self) -> Option<&folded::InstanceNorm> {
+        self.folded.as_ref()
+    }
+
     pub fn forward(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x, act);
@@ -169,6 +184,11 @@ impl Linear {
     }
 
     /// Applies the layer (and its BatchNorm) to `[n, in]` rows.
+    /// The eval-mode form, BatchNorm1d folded in (absent in a network built for training).
+    pub fn folded(&self) -> Option<&folded::Linear> {
+        self.folded.as_ref()
+    }
+
     pub fn forward(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x);

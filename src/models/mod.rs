@@ -8,11 +8,11 @@ pub mod checkpoint;
 pub(crate) mod checkpoint_file;
 pub mod checkpoint_writer;
 mod conv_spec;
-mod cpu_kernels;
+pub(crate) mod cpu_kernels;
 mod error;
-mod flow;
-mod folded;
-mod layers;
+pub(crate) mod flow;
+pub(crate) mod folded;
+pub(crate) mod layers;
 mod mobilenetv2;
 mod name;
 mod network;
@@ -112,6 +112,16 @@ impl Model {
     /// The network's values under their PyTorch keys (as loaded, before folding).
     pub fn state(&self) -> Result<StateDict, ModelError> {
         self.keys.read(&self.network)
+    }
+
+    /// The eval-mode forward pass as `f`'s operations (an exporter records them).
+    pub(crate) fn flow<F: flow::Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        self.network.flow(f, x)
+    }
+
+    /// The model's architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
     }
 
     /// The backend the model runs on.
