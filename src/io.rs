@@ -129,6 +129,39 @@ fn shortened(text: &str) -> String {
     }
 }
 
+/// NumPy's own limit on a `.npy` header's length (`max_header_size`).
+const MAX_NPY_HEADER: usize = 10_000;
+
+/// Refuses a `.npy` header that no plain array has, before the header parser sees it: longer
+/// than NumPy's own limit, or with nested brackets (a plain array's header is one dict with
+/// one shape tuple). The parser backtracks exponentially on nested braces: a 172-byte file
+/// took minutes.
+fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
+    let Some(rest) = bytes.strip_prefix(b"\x93NUMPY") else {
+        return Ok(()); // not a .npy file: the reader says so
+    };
+    let (length, start) = match rest {
+        [1, _, a, b, ..] => (usize::from(u16::from_le_bytes([*a, *b])), 4),
+        [2 | 3, _, a, b, c, d, ..] => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 6),
+        _ => return Ok(()),
+    };
+    if length > MAX_NPY_HEADER {
+        return Err(format!(
+            "the header declares {length} bytes, more than NumPy's limit of {MAX_NPY_HEADER}"
+        ));
+    }
+    let header = rest
+        .get(start..start + length)
+        .unwrap_or(&rest[start.min(rest.len())..]);
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    if count(b'{') > 1 || count(b'(') > 1 || count(b'[') > 0 {
+        return Err(
+            "the header is not a plain array's (nested brackets); expected {'descr': …, 'fortran_order': …, 'shape': (…)}".into(),
+        );
+    }
+    Ok(())
+}
+
 /// A `.npy` file read into memory.
 type NpyInMemory = npyz::NpyFile<std::io::Cursor<Vec<u8>>>;
 
@@ -139,6 +172,7 @@ fn open_npy(path: &Path) -> Result<(String, Vec<usize>, NpyInMemory), NpyError> 
         message,
     };
     let bytes = read_regular_file(path, MAX_NPY_BYTES).map_err(|e| error(e.to_string()))?;
+    check_npy_header(&bytes).map_err(error)?;
     let npy = npyz::NpyFile::new(std::io::Cursor::new(bytes))
         .map_err(|e| error(format!("not a .npy file: {}", shortened(&e.to_string()))))?;
     if npy.order() == npyz::Order::Fortran {
@@ -217,19 +251,47 @@ pub fn read_npy_ids(path: &Path) -> Result<Vec<i64>, NpyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
-    #[test]
-    fn a_huge_bad_npy_header_is_not_echoed_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.npy");
-        let header = "(".repeat(1 << 20);
+    /// A `.npy` file whose header is `header` (format version 2).
+    fn npy_with_header(dir: &Path, header: &str) -> PathBuf {
+        let path = dir.join("bad.npy");
         let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
         bytes.extend((header.len() as u32).to_le_bytes());
         bytes.extend(header.as_bytes());
         std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_long_bad_npy_header_is_not_echoed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = npy_with_header(dir.path(), &"x".repeat(9000));
         let error = read_npy_matrix(&path).unwrap_err().to_string();
         assert!(error.contains("bad.npy: not a .npy file"), "{error}");
         assert!(error.len() < 600, "{} characters", error.len());
+    }
+
+    /// Headers no plain array has are refused before the header parser, which backtracks
+    /// exponentially on nested braces (a 172-byte file found by the fuzzer took minutes).
+    #[test]
+    fn nested_or_oversized_npy_headers_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = format!("{}'descr': '<f4', 'shape': (2, 2)}}", "{".repeat(60));
+        let error = read_npy_matrix(&npy_with_header(dir.path(), &nested))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("not a plain array's (nested brackets)"),
+            "{error}"
+        );
+        let error = read_npy_ids(&npy_with_header(dir.path(), &"(".repeat(1 << 20)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("declares 1048576 bytes, more than NumPy's limit of 10000"),
+            "{error}"
+        );
     }
 
     #[cfg(unix)]

@@ -69,7 +69,7 @@ fn an_exported_pth_or_safetensors_reloads_to_the_same_network() {
 }
 
 #[test]
-fn an_unknown_export_format_is_an_error_and_writes_nothing() {
+fn an_unknown_format_or_unwritable_folder_is_a_one_line_error_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("model.bin");
     let output = export(
@@ -85,6 +85,24 @@ fn an_unknown_export_format_is_an_error_and_writes_nothing() {
         "{message}"
     );
     assert!(!out.exists());
+
+    // A folder that cannot be made: its parent is a regular file.
+    let blocked = tmp.path().join("file");
+    std::fs::write(&blocked, b"x").unwrap();
+    let out = blocked.join("model.pth");
+    let output = export(
+        "osnet_ibn_x1_0",
+        &fixture("osnet_ibn_x1_0.pth.tar"),
+        &out,
+        &[],
+    );
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        message.contains("exists and is not a directory"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
 }
 
 /// An export replaces an earlier export of the same name, but never a file reidscope did not
@@ -140,6 +158,9 @@ fn a_safetensors_export_names_the_model_and_input_size() {
         ("128", "64")
     );
     assert!(metadata.tensors().contains_key("conv1.conv.weight"));
+    // The checkpoint's Torchreid classifier (11 identities) is kept, so the file loads strictly
+    // into Torchreid's model.
+    assert_eq!(metadata.tensors()["classifier.weight"].shape, [11, 512]);
 
     let damaged = tmp.path().join("damaged.safetensors");
     std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();

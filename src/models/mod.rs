@@ -39,7 +39,7 @@ pub use network::{Architecture, BuildOptions, Network};
 use params::ParamLoader;
 use state::{StateDict, StateKeys};
 pub use trainable::{Trainable, TrainableModel};
-pub use weights::{RandomWeights, WeightSource};
+pub use weights::{Classifier, RandomWeights, WeightSource};
 
 /// A built network, ready for eval-mode inference through its folded layers.
 #[derive(Debug)]
@@ -47,6 +47,8 @@ pub struct Model {
     architecture: Architecture,
     network: Network,
     keys: StateKeys,
+    /// The checkpoint's identity classifier, kept for exports.
+    classifier: Option<Classifier>,
     backend: Backend,
 }
 
@@ -95,11 +97,13 @@ impl Model {
         let mut loader = ParamLoader::new(source, &Device::flex(), fold);
         let network = architecture.build(&mut loader)?;
         let keys = loader.into_keys();
+        let classifier = source.take_classifier(architecture.name.feature_dim())?;
         source.finish()?;
         Ok(Self {
             architecture,
             network,
             keys,
+            classifier,
             backend: backend.clone(),
         })
     }
@@ -109,9 +113,16 @@ impl Model {
         self.architecture.name
     }
 
-    /// The network's values under their PyTorch keys (as loaded, before folding).
+    /// The network's values under their PyTorch keys (as loaded, before folding), and the
+    /// checkpoint's identity classifier if it had Torchreid's.
     pub fn state(&self) -> Result<StateDict, ModelError> {
-        self.keys.read(&self.network)
+        let mut state = self.keys.read(&self.network)?;
+        if let Some(classifier) = &self.classifier {
+            let shape = [classifier.classes, self.architecture.name.feature_dim()];
+            state.push_parameter("classifier.weight", &shape, classifier.weight.clone());
+            state.push_parameter("classifier.bias", &shape[..1], classifier.bias.clone());
+        }
+        Ok(state)
     }
 
     /// The eval-mode forward pass as `f`'s operations (an exporter records them).

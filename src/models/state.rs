@@ -151,6 +151,16 @@ pub struct StateDict {
 }
 
 impl StateDict {
+    /// Appends a parameter the network does not hold (the identity classifier).
+    pub fn push_parameter(&mut self, key: &str, shape: &[usize], values: Vec<f32>) {
+        self.entries.push(StateEntry {
+            key: key.to_string(),
+            shape: shape.to_vec(),
+            kind: EntryKind::Parameter,
+            values,
+        });
+    }
+
     /// The state dict as a checkpoint value (`OrderedDict` of float tensors in `precision`
     /// and int64 counts), as PyTorch's `model.state_dict()`.
     pub fn to_value(&self, precision: Precision) -> Value {

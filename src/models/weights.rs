@@ -21,8 +21,27 @@ pub trait WeightSource {
         None
     }
 
+    /// Torchreid's identity classifier (`classifier.weight` `[classes, features]` and
+    /// `classifier.bias`), if the source holds one of that form: a feature extractor does not
+    /// run it, but exports keep it.
+    fn take_classifier(&mut self, features: usize) -> Result<Option<Classifier>, ModelError> {
+        let _ = features;
+        Ok(None)
+    }
+
     /// Called once the network is built: fails on stored parameters the network did not use.
     fn finish(&mut self) -> Result<(), ModelError>;
+}
+
+/// A linear identity classifier as Torchreid stores it.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    /// `[classes, features]`, row-major.
+    pub weight: Vec<f32>,
+    /// `[classes]`.
+    pub bias: Vec<f32>,
+    /// Number of identities.
+    pub classes: usize,
 }
 
 /// Key suffixes PyTorch stores that carry no parameter of an eval-mode network.
@@ -39,6 +58,23 @@ impl WeightSource for Checkpoint {
 
     fn shape_of(&self, key: &str) -> Option<Vec<usize>> {
         Checkpoint::shape_of(self, key)
+    }
+
+    fn take_classifier(&mut self, features: usize) -> Result<Option<Classifier>, ModelError> {
+        let weight_shape = Checkpoint::shape_of(self, "classifier.weight");
+        let Some(&[classes, columns]) = weight_shape.as_deref() else {
+            return Ok(None);
+        };
+        if columns != features
+            || Checkpoint::shape_of(self, "classifier.bias") != Some(vec![classes])
+        {
+            return Ok(None);
+        }
+        Ok(Some(Classifier {
+            weight: self.read_f32("classifier.weight", &[classes, features])?,
+            bias: self.read_f32("classifier.bias", &[classes])?,
+            classes,
+        }))
     }
 
     fn finish(&mut self) -> Result<(), ModelError> {
