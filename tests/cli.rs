@@ -292,3 +292,41 @@ fn gui_options_are_checked_before_a_window_opens() {
         stderr(&output)
     );
 }
+
+/// The 172-byte `.npy` file the fuzzer found (nested braces in its header, kept in
+/// `tests/fixtures/fuzz/regressions/`): the header parser backtracked on it for minutes;
+/// `metrics` now refuses it at once, naming the file.
+#[test]
+fn metrics_refuses_the_npy_header_that_hung_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qf.npy");
+    std::fs::copy(fixture("fuzz/regressions/npy_nested_braces.npy"), &path).unwrap();
+    let file = path.to_str().unwrap();
+    let output = reidscope(
+        &[
+            "metrics",
+            "--qf",
+            file,
+            "--gf",
+            file,
+            "--q-pids",
+            file,
+            "--g-pids",
+            file,
+            "--q-camids",
+            file,
+            "--g-camids",
+            file,
+            "--out",
+        ]
+        .into_iter()
+        .chain([dir.path().join("m.json").to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("qf.npy: the header is not a plain array's (nested brackets)"),
+        "{err}"
+    );
+}
