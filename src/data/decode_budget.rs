@@ -2,6 +2,10 @@
 //! bytes, then, once the header is known, an upper bound of its pixel buffers, before any of
 //! them is allocated; decodes wait for each other beyond the budget, whatever the batch size
 //! and thread count. An image larger than the whole budget is decoded alone.
+//!
+//! Reservations are taken inside rayon tasks, so a holder must not wait on other work while
+//! it holds (no rayon join between decoding and dropping the image): the thread could then
+//! pick up another decode and wait on its own reservation.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
