@@ -159,6 +159,24 @@ fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
             "the header is not a plain array's (nested brackets); expected {'descr': …, 'fortran_order': …, 'shape': (…)}".into(),
         );
     }
+    // The reader multiplies the shape's sizes unchecked.
+    let text = String::from_utf8_lossy(header);
+    if let Some((_, tail)) = text.split_once('(')
+        && let Some((shape, _)) = tail.split_once(')')
+    {
+        let mut count = Some(1u64);
+        for size in shape.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Ok(size) = size.parse::<u64>() else {
+                return Ok(()); // not a shape of sizes: the reader says so
+            };
+            count = count.and_then(|n| n.checked_mul(size));
+        }
+        if count.is_none() {
+            return Err(format!(
+                "the header's shape ({shape}) holds more values than any file can"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -290,6 +308,14 @@ mod tests {
             .to_string();
         assert!(
             error.contains("declares 1048576 bytes, more than NumPy's limit of 10000"),
+            "{error}"
+        );
+        let huge = "{'descr': '<i2', 'fortran_order': False, 'shape': (9000013411031718690, 3), }";
+        let error = read_npy_ids(&npy_with_header(dir.path(), huge))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("holds more values than any file can"),
             "{error}"
         );
     }

@@ -330,3 +330,30 @@ fn metrics_refuses_the_npy_header_that_hung_the_parser() {
         "{err}"
     );
 }
+
+/// The `.npy` file the fuzzer found whose shape's product overflows (the reader multiplied
+/// it unchecked and panicked): refused with a reason.
+#[test]
+fn metrics_refuses_an_npy_shape_whose_size_overflows() {
+    let path = fixture("fuzz/regressions/npy_shape_overflow.npy");
+    let file = path.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.json");
+    let flags = [
+        "--qf",
+        "--gf",
+        "--q-pids",
+        "--g-pids",
+        "--q-camids",
+        "--g-camids",
+    ];
+    let mut args = vec!["metrics"];
+    for flag in flags {
+        args.extend([flag, file]);
+    }
+    args.extend(["--out", out.to_str().unwrap()]);
+    let output = reidscope(&args);
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(err.contains("holds more values than any file can"), "{err}");
+}
