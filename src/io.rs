@@ -89,13 +89,19 @@ pub fn read_text_file(path: &Path, limit: u64) -> std::io::Result<String> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
-/// Writes a row-major `[rows, cols]` f32 matrix as a C-order `.npy` file.
-pub fn write_npy_f32(path: &Path, values: &[f32], cols: usize) -> std::io::Result<()> {
-    let rows = values.len().checked_div(cols).unwrap_or(0);
+/// Writes row-major f32 values as a C-order `.npy` file of `shape`, whose first size is
+/// however many rows `values` holds: `[rows, cols]` for a matrix, `[rows, h, w]` for maps.
+pub fn write_npy_f32(path: &Path, values: &[f32], row_shape: &[usize]) -> std::io::Result<()> {
+    let row_len: usize = row_shape.iter().product();
+    let rows = values.len().checked_div(row_len).unwrap_or(0);
+    let shape: Vec<u64> = std::iter::once(rows)
+        .chain(row_shape.iter().copied())
+        .map(|n| n as u64)
+        .collect();
     write_atomic(path, |w| {
         let mut writer = npyz::WriteOptions::<f32>::new()
             .default_dtype()
-            .shape(&[rows as u64, cols as u64])
+            .shape(&shape)
             .writer(w)
             .begin_nd()?;
         writer.extend(values.iter().copied())?;

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod inspect;
 pub mod io;
 pub mod models;
 pub mod names;

@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// The desktop app (the default): browse a dataset, inspect ranked lists, compare runs.
     Gui(Box<cli::gui::GuiArgs>),
+    /// Activation maps of every image in a folder: figures and a .npy file of the maps.
+    Actmap(cli::actmap::ActmapArgs),
     /// Extract eval-mode features of every image in a folder into a .npy file.
     Extract(cli::extract::ExtractArgs),
     /// Metrics (CMC, mAP, mINP) of saved query/gallery features and labels.
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Gui(args) => cli::gui::run(*args),
         Command::Extract(args) => cli::extract::run(args),
+        Command::Actmap(args) => cli::actmap::run(args),
         Command::Metrics(args) => cli::metrics::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Export(args) => cli::export::run(args),

@@ -32,14 +32,7 @@ pub struct ExtractArgs {
 pub fn run(args: ExtractArgs) -> Result<()> {
     args.model.require_weights()?;
     let preprocess = args.inference.input.preprocess()?;
-    let images = list_images(&args.images)
-        .with_context(|| format!("cannot list images in {}", args.images.display()))?;
-    if images.is_empty() {
-        bail!(
-            "{} contains no .jpg/.jpeg/.png files",
-            args.images.display()
-        );
-    }
+    let images = folder_images(&args.images)?;
     let backend = Backend::select(args.inference.device, args.inference.precision)?;
     let model = args.model.load(&backend)?;
     tracing::info!(device = %backend.description, "extracting {} images", images.len());
@@ -64,17 +57,9 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     for skipped in &result.skipped {
         eprintln!("skipped: {skipped}");
     }
-    write_npy_f32(&args.out, &result.features, result.dim)
+    write_npy_f32(&args.out, &result.features, &[result.dim])
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let names_path = names_file_path(&args.out);
-    write_atomic(&names_path, |w| {
-        for path in &result.kept {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            writeln!(w, "{name}")?;
-        }
-        Ok(())
-    })
-    .with_context(|| format!("cannot write {}", names_path.display()))?;
+    write_file_names(&names_file_path(&args.out), &result.kept)?;
     eprintln!(
         "wrote {} features of dimension {} to {} ({} skipped)",
         result.kept.len(),
@@ -83,6 +68,28 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         result.skipped.len()
     );
     Ok(())
+}
+
+/// The images directly inside `dir`, in file-name order; an error when there are none.
+pub(super) fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let images =
+        list_images(dir).with_context(|| format!("cannot list images in {}", dir.display()))?;
+    if images.is_empty() {
+        bail!("{} contains no .jpg/.jpeg/.png files", dir.display());
+    }
+    Ok(images)
+}
+
+/// Writes the file names of `paths`, one per line, to `out`, atomically.
+pub(super) fn write_file_names(out: &Path, paths: &[PathBuf]) -> Result<()> {
+    write_atomic(out, |w| {
+        for path in paths {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            writeln!(w, "{name}")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// `FEATS.npy` → `FEATS.npy.files.txt`.

@@ -1,5 +1,6 @@
 //! Command implementations of the `reidscope` binary.
 
+pub mod actmap;
 pub mod args;
 pub mod bench;
 pub mod demo;

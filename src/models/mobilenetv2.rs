@@ -166,11 +166,17 @@ impl MobileNetV2 {
 
     /// Forward pass `[n, 3, h, w] → [n, 1280]`: the pooled features.
     pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        let map = self.feature_map(f, x);
+        f.global_avg_pool(map)
+    }
+
+    /// The map before global pooling: the last 1×1 convolution's output, Torchreid's
+    /// `featuremaps`.
+    pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let mut x = f.conv_bn(&self.stem, x, Activation::Relu6);
         for block in &self.blocks {
             x = block.forward(f, x);
         }
-        let head = f.conv_bn(&self.head, x, Activation::Relu6);
-        f.global_avg_pool(head)
+        f.conv_bn(&self.head, x, Activation::Relu6)
     }
 }

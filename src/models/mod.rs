@@ -143,6 +143,34 @@ impl Model {
     /// Eval-mode features of a normalised batch `[n, 3, h, w]` given as row-major f32 values;
     /// returns `n` rows of [`ModelName::feature_dim`] values.
     pub fn features(&self, batch: Vec<f32>, shape: [usize; 4]) -> Result<Vec<f32>, ModelError> {
+        self.eval_pass(batch, shape, |input| {
+            self.network.forward(input, Mode::Eval)
+        })
+    }
+
+    /// Eval-mode feature maps before global pooling (Torchreid's `featuremaps`) of a normalised
+    /// batch `[n, 3, h, w]`; returns their row-major values and shape `[n, c, h', w']`.
+    pub fn feature_maps(
+        &self,
+        batch: Vec<f32>,
+        shape: [usize; 4],
+    ) -> Result<(Vec<f32>, [usize; 4]), ModelError> {
+        let mut map_shape = [0; 4];
+        let values = self.eval_pass(batch, shape, |input| {
+            let map = self.network.feature_map(input, Mode::Eval);
+            map_shape = map.dims();
+            map
+        })?;
+        Ok((values, map_shape))
+    }
+
+    /// Runs `pass` on the batch as a tensor on the model's device and reads its output back.
+    fn eval_pass<const D: usize>(
+        &self,
+        batch: Vec<f32>,
+        shape: [usize; 4],
+        pass: impl FnOnce(Tensor<4>) -> Tensor<D> + Send,
+    ) -> Result<Vec<f32>, ModelError> {
         let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         self.architecture
             .check_input(side(shape[2]), side(shape[3]))?;
@@ -151,7 +179,7 @@ impl Model {
         let input: Tensor<4> = Tensor::from_data(TensorData::new(batch, shape), (device, dtype));
         // On a worker of the thread pool, so the backend's parallel loops start without a
         // hand-off from the calling thread for every layer.
-        let output = rayon::scope(|_| self.network.forward(input, Mode::Eval));
+        let output = rayon::scope(|_| pass(input));
         let data = output
             .try_into_data()
             .map_err(|e| ModelError::Device(format!("{e:?}")))?;

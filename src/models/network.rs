@@ -131,6 +131,16 @@ impl Network {
         self.flow(&mut Eager { mode }, x)
     }
 
+    /// The feature map `[n, c, h', w']` before global pooling (Torchreid's `featuremaps`).
+    pub fn feature_map(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let f = &mut Eager { mode };
+        match self {
+            Network::OsNet(net) => net.feature_map(f, x),
+            Network::ResNet(net) => net.feature_map(f, x),
+            Network::MobileNetV2(net) => net.feature_map(f, x),
+        }
+    }
+
     /// The forward pass as `f`'s operations: run on tensors, or recorded as a graph.
     pub fn flow<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
         match self {

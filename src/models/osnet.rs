@@ -345,6 +345,13 @@ impl OsNet {
     /// Forward pass `[n, 3, h, w] → [n, 512]`: the features after the fc block, which
     /// Torchreid returns in eval mode and pairs with the logits in train mode.
     pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        let map = self.feature_map(f, x);
+        let pooled = f.global_avg_pool(map);
+        f.linear_relu(&self.fc, pooled)
+    }
+
+    /// The map before global pooling: conv5's output, Torchreid's `featuremaps`.
+    pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let stem = self.stem.forward(f, x, Activation::Relu);
         let mut x = f.stem_max_pool(stem);
         for stage in &self.stages {
@@ -355,8 +362,6 @@ impl OsNet {
                 x = transition.forward(f, x);
             }
         }
-        let x = f.conv_bn(&self.conv5, x, Activation::Relu);
-        let pooled = f.global_avg_pool(x);
-        f.linear_relu(&self.fc, pooled)
+        f.conv_bn(&self.conv5, x, Activation::Relu)
     }
 }

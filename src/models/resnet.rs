@@ -102,11 +102,17 @@ impl ResNet50 {
 
     /// Forward pass `[n, 3, h, w] → [n, 2048]`: the pooled features.
     pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
+        let map = self.feature_map(f, x);
+        f.global_avg_pool(map)
+    }
+
+    /// The map before global pooling: layer4's output, Torchreid's `featuremaps`.
+    pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let stem = f.conv_bn(&self.stem, x, Activation::Relu);
         let mut x = f.stem_max_pool(stem);
         for block in &self.blocks {
             x = block.forward(f, x);
         }
-        f.global_avg_pool(x)
+        x
     }
 }

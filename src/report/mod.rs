@@ -1,5 +1,7 @@
-//! Result files of an evaluation: metrics JSON, per-query CSV, CMC plots, ranked-list figures.
+//! Result files of an evaluation: metrics JSON, per-query CSV, CMC plots, ranked-list figures;
+//! activation-map figures.
 
+pub mod actmap_figure;
 pub mod chart;
 pub mod cmc_plot;
 mod figure;
