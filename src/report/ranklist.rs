@@ -8,7 +8,10 @@ use plotters::prelude::*;
 use rayon::prelude::*;
 
 use super::chart::rgb;
-use super::figure::{THUMB_H, THUMB_W, paste, thumbnail, write_png};
+use image::RgbImage;
+
+pub use super::figure::{THUMB_H, THUMB_W, thumbnail};
+use super::figure::{paste, write_png};
 use super::font::{FAMILY, ensure_registered};
 use super::palette::{MATCH, MISMATCH, QUERY};
 
@@ -49,8 +52,12 @@ pub struct RankedQuery {
     pub items: Vec<RankedItem>,
 }
 
-/// Renders rows of ranked lists into one RGB figure: `(width, height, pixels)`.
-pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String> {
+/// The `THUMB_W × THUMB_H` picture of an image file in a figure.
+pub type TileOf<'a> = &'a (dyn Fn(&Path) -> RgbImage + Sync);
+
+/// Renders rows of ranked lists into one RGB figure: `(width, height, pixels)`, each image
+/// drawn as `tile_of` gives it (the file's [`thumbnail`], or its activation-map overlay).
+pub fn render_ranked(rows: &[RankedQuery], tile_of: TileOf) -> Result<(u32, u32, Vec<u8>), String> {
     ensure_registered();
     let k = rows.iter().map(|r| r.items.len()).max().unwrap_or(0) as u32;
     let width = 2 * MARGIN + CELL_W + QUERY_GAP + k * (CELL_W + GAP);
@@ -69,7 +76,7 @@ pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String
     }
     let thumbs: Vec<_> = jobs
         .par_iter()
-        .map(|(p, x, y)| (thumbnail(p), *x, *y))
+        .map(|(p, x, y)| (tile_of(p), *x, *y))
         .collect();
     for (thumb, x, y) in &thumbs {
         paste(&mut canvas, width, thumb, x + BORDER, y + BORDER);
@@ -131,7 +138,7 @@ pub fn render_ranked(rows: &[RankedQuery]) -> Result<(u32, u32, Vec<u8>), String
 }
 
 /// Writes rows of ranked lists as one PNG.
-pub fn write_ranked_png(path: &Path, rows: &[RankedQuery]) -> Result<(), String> {
-    let (width, height, rgb) = render_ranked(rows)?;
+pub fn write_ranked_png(path: &Path, rows: &[RankedQuery], tile_of: TileOf) -> Result<(), String> {
+    let (width, height, rgb) = render_ranked(rows, tile_of)?;
     write_png(path, width, height, rgb)
 }

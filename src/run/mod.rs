@@ -2,6 +2,7 @@
 //! dataset, extract (or load cached) features, compute distances and score every query; and
 //! the report folder of a finished run.
 
+pub mod network_maps;
 pub mod report;
 
 use std::path::{Path, PathBuf};

@@ -1,18 +1,26 @@
 //! The report folder of a finished run: `metrics.json`, `per_query.csv`, `cmc.png` /
 //! `cmc.svg` (with earlier runs' curves overlaid), `ranked/` (one ranked-list figure per
-//! selected query) and `worst.png` (the worst queries on one sheet).
+//! selected query) and `worst.png` (the worst queries on one sheet); with activation maps, the
+//! figures' images are overlaid with where the run's network looks.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use image::RgbImage;
+
 use super::Run;
+use super::network_maps::NetworkMaps;
+use crate::data::image::Preprocess;
 use crate::eval::ranked_list;
 use crate::output_dir::{OutputDir, OutputError};
 use crate::report::cmc_plot::write_cmc_plots;
-use crate::report::ranklist::{RankedItem, RankedQuery, write_ranked_png};
+use crate::report::ranklist::{
+    RankedItem, RankedQuery, THUMB_H, THUMB_W, thumbnail, write_ranked_png,
+};
 use crate::report::{MetricsFile, write_per_query_csv};
 
 /// Queries shown on the worst-queries sheet.
@@ -21,6 +29,8 @@ const WORST_SHEET_QUERIES: usize = 12;
 const WORST_SHEET_TOPK: usize = 10;
 /// Queries drawn for [`VisrankQueries::Worst`].
 const WORST_DEFAULT: usize = 20;
+/// Ranked-list figures drawn per round of activation maps, so that few overlays are held.
+const FIGURES_PER_ROUND: usize = 16;
 
 /// Which queries get a ranked-list figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +67,8 @@ pub struct ReportOptions {
     pub visrank_topk: usize,
     /// Earlier runs' metrics, drawn on the same CMC chart.
     pub compare: Vec<MetricsFile>,
+    /// Draw the figures' images with their activation-map overlays.
+    pub actmaps: bool,
 }
 
 impl Default for ReportOptions {
@@ -65,6 +77,7 @@ impl Default for ReportOptions {
             visrank_queries: VisrankQueries::First(20),
             visrank_topk: 10,
             compare: Vec::new(),
+            actmaps: false,
         }
     }
 }
@@ -91,6 +104,12 @@ pub enum ReportError {
     /// No query has a true match, so there are no worst queries to show.
     #[error("no valid query to put on the worst-queries sheet")]
     NoValidQuery,
+    /// Activation maps were asked of a run without a network.
+    #[error("activation maps need a network; the colour-histogram run has none")]
+    NoNetwork,
+    /// The activation maps could not be computed.
+    #[error("activation maps: {0}")]
+    Actmaps(String),
     /// The folder, or a file in it, is not reidscope's to write.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -130,7 +149,12 @@ pub fn write_report(
         path: cmc_png,
         reason,
     })?;
-    let figures = Figures { run };
+    let maps = if options.actmaps {
+        Some(NetworkMaps::of_run(&run.spec).ok_or(ReportError::NoNetwork)?)
+    } else {
+        None
+    };
+    let figures = Figures { run, maps };
     figures.write_ranked(&folder, options, on_figure)?;
     figures.write_worst(&worst)
 }
@@ -138,9 +162,52 @@ pub fn write_report(
 /// Ranked-list figures of a run.
 struct Figures<'a> {
     run: &'a Run,
+    /// The run's network, when the images are drawn with their activation maps.
+    maps: Option<NetworkMaps>,
+}
+
+/// The images of some figures as they are drawn: activation-map overlays where computed,
+/// plain thumbnails otherwise.
+struct Tiles(HashMap<PathBuf, RgbImage>);
+
+impl Tiles {
+    fn tile(&self, path: &Path) -> RgbImage {
+        self.0.get(path).cloned().unwrap_or_else(|| thumbnail(path))
+    }
 }
 
 impl Figures<'_> {
+    /// The tiles of the images in `rows`: their overlays, if the figures have maps.
+    fn tiles(&self, rows: &[RankedQuery]) -> Result<Tiles, ReportError> {
+        let Some(maps) = &self.maps else {
+            return Ok(Tiles(HashMap::new()));
+        };
+        let mut paths: Vec<PathBuf> = rows
+            .iter()
+            .flat_map(|row| std::iter::once(&row.path).chain(row.items.iter().map(|i| &i.path)))
+            .cloned()
+            .collect();
+        paths.sort();
+        paths.dedup();
+        let computed = maps
+            .maps(&paths, self.run.spec.batch)
+            .map_err(ReportError::Actmaps)?;
+        let size = Preprocess {
+            height: THUMB_H,
+            width: THUMB_W,
+        };
+        let overlays = computed
+            .kept
+            .into_iter()
+            .zip(computed.maps)
+            .filter_map(|(path, map)| {
+                let pixels = size.resize(&map.overlay()).ok()?;
+                Some((path, RgbImage::from_raw(THUMB_W, THUMB_H, pixels)?))
+            })
+            .collect();
+        Ok(Tiles(overlays))
+    }
+
     /// The ranked list of query `q`: its top `k` gallery images, junk removed.
     fn ranked(&self, q: usize, k: usize) -> RankedQuery {
         let run = self.run;
@@ -209,14 +276,24 @@ impl Figures<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         dir.save()?;
         let done = AtomicUsize::new(0);
-        selected.par_iter().zip(&paths).try_for_each(|(&q, path)| {
-            write_ranked_png(path, &[self.ranked(q, k)]).map_err(|reason| ReportError::Figure {
-                path: path.clone(),
-                reason,
+        for (queries, paths) in selected
+            .chunks(FIGURES_PER_ROUND)
+            .zip(paths.chunks(FIGURES_PER_ROUND))
+        {
+            let rows: Vec<RankedQuery> = queries.iter().map(|&q| self.ranked(q, k)).collect();
+            let tiles = self.tiles(&rows)?;
+            rows.par_iter().zip(paths).try_for_each(|(row, path)| {
+                write_ranked_png(path, std::slice::from_ref(row), &|p| tiles.tile(p)).map_err(
+                    |reason| ReportError::Figure {
+                        path: path.clone(),
+                        reason,
+                    },
+                )?;
+                on_figure(done.fetch_add(1, Ordering::Relaxed) + 1, selected.len());
+                Ok::<(), ReportError>(())
             })?;
-            on_figure(done.fetch_add(1, Ordering::Relaxed) + 1, selected.len());
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// The worst queries by AP on one sheet.
@@ -232,7 +309,8 @@ impl Figures<'_> {
         if rows.is_empty() {
             return Err(ReportError::NoValidQuery);
         }
-        write_ranked_png(path, &rows).map_err(|reason| ReportError::Figure {
+        let tiles = self.tiles(&rows)?;
+        write_ranked_png(path, &rows, &|p| tiles.tile(p)).map_err(|reason| ReportError::Figure {
             path: path.to_path_buf(),
             reason,
         })
