@@ -16,7 +16,7 @@ use reidscope::app::{Action, AppOptions, ReidApp};
 use reidscope::backend::{DeviceChoice, Precision};
 use reidscope::data::DatasetKind;
 use reidscope::data::image::Preprocess;
-use reidscope::demo::{DEMO_DATASET, bundled};
+use reidscope::demo::{DEMO_DATASET, DEMO_INPUT, DEMO_WEIGHTS, bundled};
 use reidscope::eval::{EvalOptions, Metric, ranked_list};
 use reidscope::models::ModelName;
 use reidscope::run::{FeatureSource, NetworkSource, Run, RunSpec, execute};
@@ -404,4 +404,84 @@ fn the_apps_model_export_writes_what_export_writes() {
     let args = export.iter().chain(&size).map(OsStr::new);
     run_cli(args.chain(files).chain(out));
     assert!(std::fs::read(&from_app).unwrap() == std::fs::read(&from_cli).unwrap());
+}
+
+/// A Market-1501 folder with the demo's first `identities` identities (their queries and
+/// gallery images), so that a network run takes seconds.
+fn small_demo(root: &Path, identities: i64) {
+    let demo = bundled(DEMO_DATASET);
+    for split in ["query", "bounding_box_test"] {
+        std::fs::create_dir_all(root.join(split)).unwrap();
+        for entry in std::fs::read_dir(demo.join(split)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let pid: i64 = name.split('_').next().unwrap().parse().unwrap();
+            if (1..=identities).contains(&pid) {
+                std::fs::copy(demo.join(split).join(&name), root.join(split).join(&name)).unwrap();
+            }
+        }
+    }
+}
+
+/// Steps the app until no node's label contains `text`.
+fn wait_for_none(harness: &mut Harness<'static, ReidApp>, text: &str) {
+    let start = Instant::now();
+    while harness.query_all_by_label_contains(text).next().is_some() {
+        assert!(start.elapsed() < Duration::from_secs(60), "`{text}` stayed");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_activation_map_toggle_overlays_the_tiles_and_the_detail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("market");
+    small_demo(&root, 6);
+    let spec = RunSpec {
+        source: FeatureSource::Network(NetworkSource {
+            model: ModelName::Mobilenetv2X1_0,
+            weights: bundled(DEMO_WEIGHTS),
+            last_stride: None,
+            precision: Precision::F32,
+        }),
+        preprocess: DEMO_INPUT,
+        ..spec(root, Metric::Euclidean)
+    };
+    let mut harness = app(spec);
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    for _ in 0..20 {
+        harness.step();
+    }
+    let overlaid = " · activation map";
+    assert_eq!(harness.query_all_by_label_contains(overlaid).count(), 0);
+
+    harness.get_by_label("Activation maps").click();
+    wait_for(&mut harness, overlaid);
+    // The visible tiles (query, ranked list, true matches) turn into their overlays.
+    let start = Instant::now();
+    while harness.query_all_by_label_contains(overlaid).count() < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} tiles overlaid",
+            harness.query_all_by_label_contains(overlaid).count()
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The dataset browser's detail shows the overlay too.
+    harness.state_mut().request(Action::Browse {
+        split: reidscope::app::SplitTab::Gallery,
+        pid: String::new(),
+        selected: Some(0),
+    });
+    wait_for(
+        &mut harness,
+        "activation map: where the run's network looks",
+    );
+
+    harness
+        .state_mut()
+        .request(Action::ShowActivationMaps(false));
+    wait_for_none(&mut harness, "activation map");
 }

@@ -88,6 +88,9 @@ pub enum Action {
     },
     /// Show a view.
     Show(View),
+    /// Draw every image as its activation-map overlay from the current run's network (or
+    /// plain again).
+    ShowActivationMaps(bool),
     /// Order the query list.
     SortQueries(QueryOrder),
     /// Select a query and scroll the list to it.

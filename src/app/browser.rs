@@ -211,8 +211,14 @@ fn detail(ui: &mut Ui, thumbs: &mut Thumbnails, sample: &Sample) {
     ui.heading(file_name(&sample.path));
     let width = ui.available_width().min(256.0);
     let (rect, _) = ui.allocate_exact_size(Vec2::new(width, width * 2.0), egui::Sense::hover());
-    if let Some(reason) = paint_image(ui, thumbs, &sample.path, rect, false) {
-        ui.colored_label(MISMATCH, format!("cannot show this image: {reason}"));
+    match paint_image(ui, thumbs, &sample.path, rect, false) {
+        Err(reason) => {
+            ui.colored_label(MISMATCH, format!("cannot show this image: {reason}"));
+        }
+        Ok(true) => {
+            ui.label(RichText::new("activation map: where the run's network looks").weak());
+        }
+        Ok(false) => {}
     }
     egui::Grid::new("detail").num_columns(2).show(ui, |ui| {
         ui.label("pid");

@@ -14,6 +14,7 @@ use crate::backend::{Backend, DeviceChoice, Precision};
 use crate::data::Dataset;
 use crate::eval::inspect::{Inspection, inspect};
 use crate::export::{ExportSettings, export};
+use crate::run::network_maps::NetworkMaps;
 use crate::run::report::{ReportOptions, write_report};
 use crate::run::{NetworkSource, Run, RunSpec, Stage, execute, external_query_row};
 
@@ -30,6 +31,8 @@ pub struct RunEntry {
     pub name: String,
     /// How long the run took.
     pub elapsed: Duration,
+    /// Its network, for activation maps (`None` for the colour histogram).
+    pub maps: Option<Arc<NetworkMaps>>,
 }
 
 /// The ranked gallery of an image from outside the dataset.
@@ -287,6 +290,7 @@ fn run(spec: RunSpec, report: &dyn Fn(Status), cancel: &AtomicBool) -> Result<Ru
     .map_err(|e| e.to_string())?;
     Ok(RunEntry {
         name: run.spec.name(),
+        maps: NetworkMaps::of_run(&run.spec).map(Arc::new),
         run,
         inspection,
         elapsed: start.elapsed(),

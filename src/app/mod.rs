@@ -72,6 +72,8 @@ pub struct ReidApp {
     metrics: MetricsView,
     compare: CompareView,
     thumbs: Thumbnails,
+    /// Images are drawn as activation-map overlays of the current run's network.
+    actmaps: bool,
     external: Option<ExternalQuery>,
     messages: Vec<(bool, String)>,
     tour: Option<Tour>,
@@ -109,6 +111,7 @@ impl ReidApp {
             metrics: MetricsView::default(),
             compare: CompareView::default(),
             thumbs: Thumbnails::new(ctx, workers, TEXTURE_CAPACITY),
+            actmaps: false,
             external: None,
             messages: Vec::new(),
             tour: options.tour,
@@ -227,6 +230,7 @@ impl ReidApp {
                 self.job = Some(Job::start(ctx, "export".into(), work));
             }
             Action::Show(view) => self.view = view,
+            Action::ShowActivationMaps(on) => self.actmaps = on,
             Action::SortQueries(order) => self.queries.sort = order,
             Action::SelectQuery(q) => self.queries.select(q),
             Action::TopK(k) => self.queries.k = k,
@@ -387,6 +391,22 @@ impl ReidApp {
                     self.select_run(selected);
                 }
                 if let Some(entry) = self.current_run() {
+                    let mut actmaps = self.actmaps;
+                    let hint = if entry.maps.is_some() {
+                        "Draw every image with its activation map: where this run's network looks (Torchreid's visualize_actmap)"
+                    } else {
+                        "The colour histogram has no network to look with"
+                    };
+                    let toggle = ui
+                        .add_enabled(
+                            entry.maps.is_some(),
+                            egui::Checkbox::new(&mut actmaps, "Activation maps"),
+                        )
+                        .on_hover_text(hint)
+                        .on_disabled_hover_text(hint);
+                    if toggle.changed() {
+                        action = Some(Action::ShowActivationMaps(actmaps));
+                    }
                     ui.label(
                         RichText::new(format!(
                             "{} · {} queries · {} gallery · {:.1} s",
@@ -508,6 +528,11 @@ impl eframe::App for ReidApp {
     fn ui(&mut self, ui: &mut Ui, frame: &mut eframe::Frame) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
+        let overlay = self
+            .current_run()
+            .and_then(|entry| entry.maps.clone())
+            .filter(|_| self.actmaps);
+        self.thumbs.set_overlay(overlay);
         self.thumbs.begin_frame(&ctx);
         self.collect_jobs();
         for action in std::mem::take(&mut self.requested) {

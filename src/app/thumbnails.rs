@@ -1,5 +1,7 @@
 //! Images for the views, decoded and resized on worker threads and kept as textures in a
 //! least-recently-used cache. The UI thread only queues requests and uploads finished pixels.
+//! While a run's network is set as the overlay, images are served as their activation-map
+//! overlays instead, computed by the same workers and cached the same way.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use eframe::egui::{self, ColorImage, TextureHandle, TextureOptions};
 
 use crate::data::image::decode_rgb;
 use crate::data::resample::resize_bilinear_rgb8;
+use crate::run::network_maps::NetworkMaps;
 
 /// Image heights the cache serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,7 +34,11 @@ impl ImageSize {
     }
 }
 
-type Key = (PathBuf, ImageSize);
+/// An image file, its size, and the [`NetworkMaps::id`] of the network whose overlay it shows.
+type Key = (PathBuf, ImageSize, Option<u64>);
+
+/// A key and the network that computes its overlay, if it is one.
+type Request = (Key, Option<Arc<NetworkMaps>>);
 
 /// What the cache holds for one image.
 enum Slot {
@@ -47,8 +54,8 @@ enum Slot {
 pub enum Thumb<'a> {
     /// Not decoded yet.
     Loading,
-    /// Ready to draw.
-    Ready(&'a TextureHandle),
+    /// Ready to draw; true when it is an activation-map overlay.
+    Ready(&'a TextureHandle, bool),
     /// Unreadable, with the reason.
     Failed(&'a str),
 }
@@ -56,7 +63,7 @@ pub enum Thumb<'a> {
 /// Requests waiting for a worker; the newest is taken first, so what is on screen now comes
 /// before what was scrolled past.
 struct Queue {
-    keys: Mutex<VecDeque<Key>>,
+    keys: Mutex<VecDeque<Request>>,
     ready: Condvar,
     closed: AtomicBool,
 }
@@ -70,6 +77,7 @@ pub struct Thumbnails {
     results: Receiver<Decoded>,
     frame: u64,
     capacity: usize,
+    overlay: Option<Arc<NetworkMaps>>,
 }
 
 /// Requests kept waiting at most; older ones are dropped and asked again when seen again.
@@ -99,7 +107,13 @@ impl Thumbnails {
             results,
             frame: 0,
             capacity: capacity.max(1),
+            overlay: None,
         }
+    }
+
+    /// Serves images as activation-map overlays of `network` from now on, or plain with `None`.
+    pub fn set_overlay(&mut self, network: Option<Arc<NetworkMaps>>) {
+        self.overlay = network;
     }
 
     /// Uploads finished images and evicts the least recently drawn ones; call once per frame.
@@ -162,28 +176,35 @@ impl Thumbnails {
         }
     }
 
-    /// The image at `path` in `size`, queued for decoding if it is not cached.
+    /// The image at `path` in `size` (its overlay, while one is set), queued for decoding if
+    /// it is not cached.
     pub fn get(&mut self, path: &Path, size: ImageSize) -> Thumb<'_> {
-        let key = (path.to_path_buf(), size);
+        // An overlay has the network's input size, whatever size is asked.
+        let (size, overlay) = match &self.overlay {
+            Some(network) => (ImageSize::Thumbnail, Some(network.id())),
+            None => (size, None),
+        };
+        let key = (path.to_path_buf(), size, overlay);
         if !self.slots.contains_key(&key) {
-            self.request(key.clone());
+            self.request((key.clone(), self.overlay.clone()));
         }
         let frame = self.frame;
         match self.slots.get_mut(&key) {
             Some(Slot::Ready(texture, used)) => {
                 *used = frame;
-                Thumb::Ready(texture)
+                Thumb::Ready(texture, overlay.is_some())
             }
             Some(Slot::Failed(reason)) => Thumb::Failed(reason),
             _ => Thumb::Loading,
         }
     }
 
-    fn request(&mut self, key: Key) {
+    fn request(&mut self, request: Request) {
+        let key = request.0.clone();
         let mut keys = self.queue.keys.lock().expect("thumbnail queue poisoned");
-        keys.push_back(key.clone());
+        keys.push_back(request);
         if keys.len() > MAX_QUEUED
-            && let Some(dropped) = keys.pop_front()
+            && let Some((dropped, _)) = keys.pop_front()
         {
             self.slots.remove(&dropped);
         }
@@ -207,19 +228,25 @@ impl Drop for Thumbnails {
 
 fn decode_loop(queue: &Queue, results: &Sender<Decoded>, ctx: &egui::Context) {
     loop {
-        let key = {
+        let (key, overlay) = {
             let mut keys = queue.keys.lock().expect("thumbnail queue poisoned");
             loop {
                 if queue.closed.load(Ordering::Relaxed) {
                     return;
                 }
-                if let Some(key) = keys.pop_back() {
-                    break key;
+                if let Some(request) = keys.pop_back() {
+                    break request;
                 }
                 keys = queue.ready.wait(keys).expect("thumbnail queue poisoned");
             }
         };
-        let decoded = load(&key.0, key.1);
+        let decoded = match overlay {
+            Some(network) => network.overlay(&key.0).map(|rgb| {
+                let size = [rgb.width() as usize, rgb.height() as usize];
+                ColorImage::from_rgb(size, rgb.as_raw())
+            }),
+            None => load(&key.0, key.1),
+        };
         if results.send((key, decoded)).is_err() {
             return;
         }

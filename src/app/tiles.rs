@@ -43,25 +43,28 @@ pub fn tile_size(zoom: f32, lines: usize) -> Vec2 {
     )
 }
 
-/// Draws `tile` at `zoom`; the response is clickable and shows the path on hover.
+/// Draws `tile` at `zoom`; the response is clickable and shows the path on hover. Its
+/// accessible label ends in "· activation map" while the image is drawn as its overlay.
 pub fn show_tile(ui: &mut Ui, thumbs: &mut Thumbnails, tile: &Tile, zoom: f32) -> Response {
     let size = tile_size(zoom, tile.caption.len());
     let (rect, response) = ui.allocate_exact_size(size, Sense::click());
-    response.widget_info(|| {
-        WidgetInfo::labeled(
-            Role::Button,
-            true,
-            format!("{} {}", file_name(tile.path), tile.caption.join(" ")),
-        )
-    });
+    let label = |painted: &Result<bool, String>| {
+        let mut label = format!("{} {}", file_name(tile.path), tile.caption.join(" "));
+        if painted == &Ok(true) {
+            label.push_str(" · activation map");
+        }
+        label
+    };
     if !ui.is_rect_visible(rect) {
+        response.widget_info(|| WidgetInfo::labeled(Role::Button, true, label(&Ok(false))));
         return response;
     }
     let image_rect = Rect::from_min_size(
         rect.min,
         Vec2::new(size.x, TILE_HEIGHT * zoom + 2.0 * FRAME),
     );
-    let failure = paint_image(ui, thumbs, tile.path, image_rect.shrink(FRAME), tile.faded);
+    let painted = paint_image(ui, thumbs, tile.path, image_rect.shrink(FRAME), tile.faded);
+    response.widget_info(|| WidgetInfo::labeled(Role::Button, true, label(&painted)));
     if let Some(color) = tile.frame {
         ui.painter().rect_stroke(
             image_rect.shrink(FRAME / 2.0),
@@ -98,7 +101,7 @@ pub fn show_tile(ui: &mut Ui, thumbs: &mut Thumbnails, tile: &Tile, zoom: f32) -
         );
     }
     let mut hover = tile.path.display().to_string();
-    if let Some(reason) = failure {
+    if let Err(reason) = painted {
         hover.push_str(&format!("\n{reason}"));
     }
     response.on_hover_text(hover)
@@ -117,15 +120,15 @@ pub fn query_tile(ui: &mut Ui, thumbs: &mut Thumbnails, path: &Path, caption: St
     show_tile(ui, thumbs, &tile, zoom);
 }
 
-/// Paints the image at `path` fitted into `rect` (aspect kept), or a placeholder; returns why
-/// the image cannot be shown, if it cannot.
+/// Paints the image at `path` fitted into `rect` (aspect kept), or a placeholder; returns
+/// whether an activation-map overlay was painted, or why the image cannot be shown.
 pub fn paint_image(
     ui: &Ui,
     thumbs: &mut Thumbnails,
     path: &Path,
     rect: Rect,
     faded: bool,
-) -> Option<String> {
+) -> Result<bool, String> {
     let size = if rect.height() > 2.0 * TILE_HEIGHT {
         ImageSize::Full
     } else {
@@ -133,7 +136,7 @@ pub fn paint_image(
     };
     let painter = ui.painter();
     match thumbs.get(path, size) {
-        Thumb::Ready(texture) => {
+        Thumb::Ready(texture, overlay) => {
             let [w, h] = texture.size();
             let scale = (rect.width() / w as f32).min(rect.height() / h as f32);
             let fitted =
@@ -149,11 +152,11 @@ pub fn paint_image(
                 Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
                 tint,
             );
-            None
+            Ok(overlay)
         }
         Thumb::Loading => {
             painter.rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
-            None
+            Ok(false)
         }
         Thumb::Failed(reason) => {
             painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
@@ -164,7 +167,7 @@ pub fn paint_image(
                 FontId::proportional(10.0),
                 MISMATCH,
             );
-            Some(reason.to_string())
+            Err(reason.to_string())
         }
     }
 }

@@ -23,7 +23,8 @@ const MEASURED_FRAMES: usize = 400;
 /// What a tour does.
 #[derive(Debug, Clone)]
 enum Goal {
-    /// Write `queries.png`, `browser.png`, `metrics.png`, `compare.png` into the folder.
+    /// Write `queries.png`, `actmaps.png`, `browser.png`, `metrics.png`, `compare.png` into
+    /// the folder.
     Screenshots(PathBuf),
     /// Measure frame times and write them as JSON to the file.
     Frames(PathBuf),
@@ -92,7 +93,8 @@ impl Tour {
         }
     }
 
-    /// Screenshots of the query, dataset, metrics and compare views (the compare view
+    /// Screenshots of the query view (plain and with activation maps), the dataset, metrics
+    /// and compare views (the compare view
     /// against a run of the network before its training on the demo, which it starts) into
     /// `dir`.
     pub fn screenshots(dir: PathBuf) -> Tour {
@@ -104,6 +106,10 @@ impl Tour {
                 Setup(show_worst_query),
                 Settle,
                 Capture("queries"),
+                Setup(|_| vec![Action::ShowActivationMaps(true)]),
+                Settle,
+                Capture("actmaps"),
+                Setup(|_| vec![Action::ShowActivationMaps(false)]),
                 Setup(show_query_identity),
                 Settle,
                 Capture("browser"),
