@@ -3,6 +3,8 @@
 //! dataset (quick to compute in a test build); the network path is covered by the CLI tests,
 //! and here by a small network's run for the model export.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -17,6 +19,9 @@ use reidscope::backend::{DeviceChoice, Precision};
 use reidscope::data::DatasetKind;
 use reidscope::data::image::Preprocess;
 use reidscope::demo::{DEMO_DATASET, DEMO_INPUT, DEMO_WEIGHTS, bundled};
+use reidscope::eval::compare::Comparison;
+use reidscope::eval::drift::FeatureDrift;
+use reidscope::eval::inspect::inspect;
 use reidscope::eval::{EvalOptions, Metric, ranked_list};
 use reidscope::models::ModelName;
 use reidscope::run::{FeatureSource, NetworkSource, Run, RunSpec, execute};
@@ -435,18 +440,7 @@ fn wait_for_none(harness: &mut Harness<'static, ReidApp>, text: &str) {
 #[test]
 fn the_activation_map_toggle_overlays_the_tiles_and_the_detail() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("market");
-    small_demo(&root, 6);
-    let spec = RunSpec {
-        source: FeatureSource::Network(NetworkSource {
-            model: ModelName::Mobilenetv2X1_0,
-            weights: bundled(DEMO_WEIGHTS),
-            last_stride: None,
-            precision: Precision::F32,
-        }),
-        preprocess: DEMO_INPUT,
-        ..spec(root, Metric::Euclidean)
-    };
+    let spec = small_network_spec(tmp.path().join("market"));
     let mut harness = app(spec);
     wait_for(&mut harness, "Ranked gallery, top 20");
     for _ in 0..20 {
@@ -484,4 +478,80 @@ fn the_activation_map_toggle_overlays_the_tiles_and_the_detail() {
         .state_mut()
         .request(Action::ShowActivationMaps(false));
     wait_for_none(&mut harness, "activation map");
+}
+
+/// The demo model on the first six identities of the demo, in f32 on the CPU.
+fn small_network_spec(root: PathBuf) -> RunSpec {
+    small_demo(&root, 6);
+    RunSpec {
+        source: FeatureSource::Network(NetworkSource {
+            model: ModelName::Mobilenetv2X1_0,
+            weights: bundled(DEMO_WEIGHTS),
+            last_stride: None,
+            precision: Precision::F32,
+        }),
+        preprocess: DEMO_INPUT,
+        ..spec(root, Metric::Euclidean)
+    }
+}
+
+#[test]
+fn the_same_run_in_f16_shows_and_exports_the_feature_drift() {
+    if common::wgpu_backend(Precision::F16).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = small_network_spec(tmp.path().join("market"));
+    let mut harness = app(spec.clone());
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    harness.get_by_label("Compare").click();
+    settle(&mut harness);
+    harness.get_by_label("Current run in f16").click();
+    wait_for(&mut harness, "feature drift A → B");
+
+    // The library's numbers for the same two runs.
+    let f16_spec = spec.in_precision(Precision::F16).unwrap();
+    let (a, b) = (reference(&spec), reference(&f16_spec));
+    let drift = FeatureDrift::new(&a.query_features, &b.query_features, a.feature_dim);
+    let lists = |run: &Run| {
+        let cancel = AtomicBool::new(false);
+        let (q, g) = (&run.query_labels, &run.gallery_labels);
+        inspect(&run.distances, q, g, 100, &mut |_, _| {}, &cancel).unwrap()
+    };
+    let comparison = Comparison::new((&a.evaluation, &lists(&a)), (&b.evaluation, &lists(&b)));
+    assert!(drift.max > 0.0, "f16 moves the features");
+    harness.get_by_label_contains(&format!(
+        "max {:.2e} · mean {:.2e} · top-1 changed for {} queries · mAP {:+.2} points",
+        drift.max,
+        drift.mean,
+        comparison.changed_top1,
+        (b.metrics.map - a.metrics.map) * 100.0
+    ));
+
+    let path = tmp.path().join("comparison.json");
+    harness
+        .state_mut()
+        .request(Action::ExportComparison(path.clone()));
+    wait_for(&mut harness, "Comparison written to");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // serde_json parses floats to within one unit in the last place.
+    let same = |got: &serde_json::Value, want: f64| {
+        let got = got.as_f64().expect("a number");
+        assert!((got - want).abs() <= 1e-15 * want.abs(), "{got} vs {want}");
+    };
+    let exported = &json["drift"];
+    same(&exported["max"], drift.max);
+    same(&exported["mean"], drift.mean);
+    let per_query = exported["per_query"].as_array().unwrap();
+    assert_eq!(per_query.len(), drift.per_query.len());
+    for (got, want) in per_query.iter().zip(&drift.per_query) {
+        same(got, *want);
+    }
+    assert_eq!(
+        json["changed_top1"].as_u64(),
+        Some(comparison.changed_top1 as u64)
+    );
+    same(&json["mAP_diff"], b.metrics.map - a.metrics.map);
+    same(&json["a"]["mAP"], a.metrics.map);
 }

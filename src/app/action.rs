@@ -45,6 +45,17 @@ impl View {
     }
 }
 
+/// How the compare view orders its queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOrder {
+    /// Largest AP loss (B − A) first.
+    LossesFirst,
+    /// Largest AP gain first.
+    GainsFirst,
+    /// Largest feature drift first (one network over the same images in both runs).
+    DriftFirst,
+}
+
 /// A split of the dataset, as the browser's tabs show them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SplitTab {
@@ -76,6 +87,9 @@ pub enum Action {
     ExternalQuery(PathBuf),
     /// Back from an external query to the dataset's queries.
     CloseExternal,
+    /// Start the current run again in this precision (f16 on a wgpu adapter), to compare the
+    /// two.
+    StartInPrecision(Precision),
     /// Write the current run's report folder (as `eval --out` does) into this folder.
     ExportReport(PathBuf),
     /// Write the current run's network to this file, as `reidscope export` does (the
@@ -115,7 +129,10 @@ pub enum Action {
         a: usize,
         /// Second run.
         b: usize,
-        /// Largest AP gain first instead of largest loss first.
-        gains_first: bool,
+        /// How the queries are ordered.
+        order: CompareOrder,
     },
+    /// Write the compare view's comparison (metrics of both runs, top-1 changes, AP and
+    /// feature drift per query) to this JSON file.
+    ExportComparison(PathBuf),
 }

@@ -1,16 +1,22 @@
 //! Compare view: two runs on the same queries side by side — how many queries changed their
-//! top-1, per-query AP differences (the list sorts by them), and for the selected query both
-//! ranked lists with each entry's rank in the other run.
+//! top-1, per-query AP differences (the list sorts by them), for one network in two precisions
+//! the feature drift per query, and for the selected query both ranked lists with each entry's
+//! rank in the other run. One click starts the current run in the other precision.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use eframe::egui::{self, Color32, RichText, Ui};
 
+use crate::backend::Precision;
 use crate::eval::compare::Comparison;
+use crate::eval::drift::FeatureDrift;
+use crate::run::FeatureSource;
 
+use super::action::{Action, CompareOrder};
 use super::choice::choice;
-use super::format::{camera_label, distance_text, outcome_text, percent};
+use super::dialogs::save_as;
+use super::format::{camera_label, distance_text, drift_text, outcome_text, percent};
 use super::jobs::{LIST_DEPTH, RunEntry};
 use super::keys::navigate;
 use super::theme::{BETTER, MATCH, MISMATCH, WORSE};
@@ -25,11 +31,11 @@ pub struct CompareView {
     pub b: usize,
     /// Selected query; `None`: the top of the list.
     pub selected: Option<usize>,
-    /// Largest AP gain first instead of largest loss first.
-    pub gains_first: bool,
+    /// How the query list is ordered.
+    pub order: CompareOrder,
     /// Entries shown per list.
     pub k: usize,
-    comparison: Option<((usize, usize), Comparison)>,
+    comparison: Option<((usize, usize), Comparison, Option<FeatureDrift>)>,
 }
 
 impl Default for CompareView {
@@ -38,7 +44,7 @@ impl Default for CompareView {
             a: 0,
             b: 1,
             selected: None,
-            gains_first: false,
+            order: CompareOrder::LossesFirst,
             k: 10,
             comparison: None,
         }
@@ -46,15 +52,23 @@ impl Default for CompareView {
 }
 
 impl CompareView {
-    /// Draws the view.
-    pub fn show(&mut self, ui: &mut Ui, thumbs: &mut Thumbnails, runs: &[Arc<RunEntry>]) {
+    /// Draws the view; `current` is the run the other views show.
+    pub fn show(
+        &mut self,
+        ui: &mut Ui,
+        thumbs: &mut Thumbnails,
+        runs: &[Arc<RunEntry>],
+        current: usize,
+    ) -> Option<Action> {
+        let mut action = None;
         if runs.len() < 2 {
             ui.heading("Compare two runs");
             ui.label(
                 "Finish a second run on the same dataset (another model, precision, distance or \
                  re-ranking) to compare it with the first, query by query.",
             );
-            return;
+            action = other_precision_button(ui, &runs[current]);
+            return action;
         }
         self.a = self.a.min(runs.len() - 1);
         self.b = self.b.min(runs.len() - 1);
@@ -64,6 +78,15 @@ impl CompareView {
                 choice(ui, label, index, names, 330.0);
             }
             ui.add(egui::Slider::new(&mut self.k, 5..=50).text("top k"));
+            action = other_precision_button(ui, &runs[current]);
+            if ui
+                .button("Export comparison…")
+                .on_hover_text("Both runs' metrics, top-1 changes, AP difference and feature drift per query, as JSON")
+                .clicked()
+                && let Some(path) = save_as("comparison.json", "JSON", "json")
+            {
+                action = Some(Action::ExportComparison(path));
+            }
         });
         let (a, b) = (&runs[self.a], &runs[self.b]);
         if !a.run.same_split(&b.run) {
@@ -71,25 +94,19 @@ impl CompareView {
                 MISMATCH,
                 "These runs are on different query or gallery sets; choose two runs of one dataset.",
             );
-            return;
+            return action;
         }
         if self
             .comparison
             .as_ref()
-            .is_none_or(|(k, _)| *k != (self.a, self.b))
+            .is_none_or(|(k, _, _)| *k != (self.a, self.b))
         {
-            let comparison = Comparison::new(
-                (&a.run.evaluation, &a.inspection),
-                (&b.run.evaluation, &b.inspection),
-            );
-            self.comparison = Some(((self.a, self.b), comparison));
+            let (comparison, drift) = a.compare(b);
+            self.comparison = Some(((self.a, self.b), comparison, drift));
         }
-        let comparison = self
-            .comparison
-            .as_ref()
-            .expect("comparison just set")
-            .1
-            .clone();
+        let Some((_, comparison, drift)) = self.comparison.clone() else {
+            return action;
+        };
         ui.label(
             RichText::new(format!(
                 "top-1 changed for {} of {} queries · B lost a correct top-1 on {} and gained one on {} · mean AP difference (B − A) {:+.2} points · R1 {} → {} · mAP {} → {}",
@@ -105,40 +122,72 @@ impl CompareView {
             ))
             .strong(),
         );
-        let order = comparison.order(self.gains_first);
+        if let Some(drift) = &drift {
+            ui.label(
+                RichText::new(format!(
+                    "feature drift A → B (1 − cos per query): max {} · mean {} · top-1 changed for {} queries · mAP {:+.2} points",
+                    drift_text(drift.max),
+                    drift_text(drift.mean),
+                    comparison.changed_top1,
+                    (b.run.metrics.map - a.run.metrics.map) * 100.0,
+                ))
+                .strong(),
+            );
+        } else if self.order == CompareOrder::DriftFirst {
+            self.order = CompareOrder::LossesFirst;
+        }
+        let order = match (self.order, &drift) {
+            (CompareOrder::DriftFirst, Some(drift)) => drift.largest_first(),
+            (order, _) => comparison.order(order == CompareOrder::GainsFirst),
+        };
         let Some(&top) = order.first() else {
             ui.label("These runs have no queries.");
-            return;
+            return action;
         };
         let mut selected = self.selected.filter(|&q| q < order.len()).unwrap_or(top);
         navigate(ui, &order, &mut selected);
         self.selected = Some(selected);
         egui::Panel::left("compare list")
             .default_size(300.0)
-            .show(ui, |ui| self.list(ui, &comparison, &order));
+            .show(ui, |ui| self.list(ui, &comparison, drift.as_ref(), &order));
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical()
                 .id_salt("compare scroll")
                 .auto_shrink(false)
-                .show(ui, |ui| self.detail(ui, thumbs, a, b, &comparison));
+                .show(ui, |ui| {
+                    self.detail(ui, thumbs, (a, b), &comparison, drift.as_ref())
+                });
         });
+        action
     }
 
-    fn list(&mut self, ui: &mut Ui, comparison: &Comparison, order: &[usize]) {
+    fn list(
+        &mut self,
+        ui: &mut Ui,
+        comparison: &Comparison,
+        drift: Option<&FeatureDrift>,
+        order: &[usize],
+    ) {
         ui.horizontal(|ui| {
-            ui.label("Queries by AP difference:");
-            ui.radio_value(&mut self.gains_first, false, "losses first");
-            ui.radio_value(&mut self.gains_first, true, "gains first");
+            ui.label("Queries by");
+            ui.radio_value(&mut self.order, CompareOrder::LossesFirst, "AP loss");
+            ui.radio_value(&mut self.order, CompareOrder::GainsFirst, "AP gain");
+            if drift.is_some() {
+                ui.radio_value(&mut self.order, CompareOrder::DriftFirst, "drift");
+            }
         });
         egui::ScrollArea::vertical()
             .id_salt("compare list scroll")
             .auto_shrink(false)
             .show_rows(ui, 18.0, order.len(), |ui, range| {
                 for &q in &order[range] {
-                    let text = match comparison.ap_diff[q] {
+                    let mut text = match comparison.ap_diff[q] {
                         Some(d) => format!("#{q:<5} ΔAP {:+6.1}", d * 100.0),
                         None => format!("#{q:<5} not scored"),
                     };
+                    if let Some(drift) = drift {
+                        text.push_str(&format!(" drift {}", drift_text(drift.per_query[q])));
+                    }
                     let color = match comparison.ap_diff[q] {
                         Some(d) if d > 1e-9 => BETTER,
                         Some(d) if d < -1e-9 => WORSE,
@@ -161,9 +210,9 @@ impl CompareView {
         &self,
         ui: &mut Ui,
         thumbs: &mut Thumbnails,
-        a: &RunEntry,
-        b: &RunEntry,
+        (a, b): (&RunEntry, &RunEntry),
         comparison: &Comparison,
+        drift: Option<&FeatureDrift>,
     ) {
         let q = self.selected.unwrap_or_default();
         let query = &a.run.queries[q];
@@ -180,6 +229,12 @@ impl CompareView {
                 ui.label(format!("B: {}", ap(b)));
                 if let Some(d) = comparison.ap_diff[q] {
                     ui.label(RichText::new(format!("ΔAP {:+.1} points", d * 100.0)).strong());
+                }
+                if let Some(drift) = drift {
+                    ui.label(format!(
+                        "feature drift (1 − cos) {}",
+                        drift_text(drift.per_query[q])
+                    ));
                 }
                 ui.label(
                     RichText::new(
@@ -253,4 +308,22 @@ impl CompareView {
             .collect();
         tile_row(ui, thumbs, &tiles, 0.9);
     }
+}
+
+/// "Current run in f16" (or f32): starts the current run again in the other precision.
+fn other_precision_button(ui: &mut Ui, current: &RunEntry) -> Option<Action> {
+    let FeatureSource::Network(network) = &current.run.spec.source else {
+        return None;
+    };
+    let other = match network.precision {
+        Precision::F32 => Precision::F16,
+        Precision::F16 => Precision::F32,
+    };
+    ui.button(format!("Current run in {other}"))
+        .on_hover_text(
+            "The same model, weights and images in the other precision (f16 on a GPU adapter), \
+             compared with this run: per-query feature drift, top-1 changes, mAP difference",
+        )
+        .clicked()
+        .then_some(Action::StartInPrecision(other))
 }

@@ -21,6 +21,11 @@ pub fn percent(value: f64) -> String {
     format!("{:.1}%", value * 100.0)
 }
 
+/// A feature drift (1 − cos) in scientific notation with three digits: `1.23e-5`.
+pub fn drift_text(drift: f64) -> String {
+    format!("{drift:.2e}")
+}
+
 /// "AP 12.3% · first hit at rank 4 · 3 true matches", or why the query is not scored.
 pub fn outcome_text(outcome: Option<QueryOutcome>) -> String {
     match outcome {

@@ -12,6 +12,8 @@ use eframe::egui;
 
 use crate::backend::{Backend, DeviceChoice, Precision};
 use crate::data::Dataset;
+use crate::eval::compare::Comparison;
+use crate::eval::drift::FeatureDrift;
 use crate::eval::inspect::{Inspection, inspect};
 use crate::export::{ExportSettings, export};
 use crate::run::network_maps::NetworkMaps;
@@ -33,6 +35,25 @@ pub struct RunEntry {
     pub elapsed: Duration,
     /// Its network, for activation maps (`None` for the colour histogram).
     pub maps: Option<Arc<NetworkMaps>>,
+}
+
+impl RunEntry {
+    /// This run (A) against `other` (B) over the same queries: per-query AP and top-1
+    /// changes, and the feature drift when both are one network over the same images.
+    pub fn compare(&self, other: &RunEntry) -> (Comparison, Option<FeatureDrift>) {
+        let comparison = Comparison::new(
+            (&self.run.evaluation, &self.inspection),
+            (&other.run.evaluation, &other.inspection),
+        );
+        let drift = self.run.same_network_and_images(&other.run).then(|| {
+            FeatureDrift::new(
+                &self.run.query_features,
+                &other.run.query_features,
+                self.run.feature_dim,
+            )
+        });
+        (comparison, drift)
+    }
 }
 
 /// The ranked gallery of an image from outside the dataset.

@@ -17,6 +17,7 @@ use crate::report::cmc_plot::{render_cmc_rgb, write_cmc_plots};
 use crate::run::FeatureSource;
 
 use super::action::Action;
+use super::dialogs::save_as;
 use super::format::percent;
 use super::jobs::RunEntry;
 use super::theme::{MATCH, MISMATCH};
@@ -218,14 +219,6 @@ impl MetricsView {
         };
         self.message = Some(write_metrics(metrics, &path));
     }
-}
-
-/// A save dialog proposing the file `name`, showing `kind` files (`extension`).
-fn save_as(name: &str, kind: &str, extension: &str) -> Option<PathBuf> {
-    rfd::FileDialog::new()
-        .set_file_name(name)
-        .add_filter(kind, &[extension])
-        .save_file()
 }
 
 fn write_metrics(metrics: &MetricsFile, path: &Path) -> String {

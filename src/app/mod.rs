@@ -6,6 +6,7 @@ mod action;
 mod browser;
 mod choice;
 mod compare_view;
+mod dialogs;
 mod format;
 mod jobs;
 mod keys;
@@ -28,6 +29,7 @@ use eframe::egui::{
 use crate::data::{Dataset, DatasetKind};
 use crate::eval::RerankParams;
 use crate::export::ExportSettings;
+use crate::report::comparison_file::ComparisonFile;
 use crate::report::font::FONT;
 use crate::run::{FeatureSource, RunSpec};
 
@@ -42,7 +44,7 @@ use thumbnails::Thumbnails;
 
 use format::file_name;
 
-pub use action::{Action, SplitTab, View};
+pub use action::{Action, CompareOrder, SplitTab, View};
 pub use tour::Tour;
 
 /// Textures kept uploaded at most.
@@ -245,12 +247,56 @@ impl ReidApp {
                 self.browser.selected = selected;
             }
             Action::ScrollBrowser(offset) => self.browser.scroll_to = Some(offset),
-            Action::Compare { a, b, gains_first } => {
+            Action::Compare { a, b, order } => {
                 self.view = View::Compare;
                 self.compare.a = a;
                 self.compare.b = b;
-                self.compare.gains_first = gains_first;
+                self.compare.order = order;
                 self.compare.selected = None;
+            }
+            Action::StartInPrecision(precision) => {
+                let spec = self
+                    .current_run()
+                    .and_then(|entry| entry.run.spec.in_precision(precision));
+                match spec {
+                    Some(spec) => {
+                        self.view = View::Compare;
+                        self.start(ctx, spec);
+                    }
+                    None => {
+                        self.error("The current run has no network to run in another precision.")
+                    }
+                }
+            }
+            Action::ExportComparison(path) => {
+                let runs = (self.runs.get(self.compare.a), self.runs.get(self.compare.b));
+                let (Some(a), Some(b)) = runs else {
+                    self.error("Finish two runs first: a comparison needs both.");
+                    return;
+                };
+                if !a.run.same_split(&b.run) {
+                    self.error("These runs are on different query or gallery sets.");
+                    return;
+                }
+                let (comparison, drift) = a.compare(b);
+                let queries = a
+                    .run
+                    .queries
+                    .iter()
+                    .map(|s| s.path.display().to_string())
+                    .collect();
+                let file = ComparisonFile::new(
+                    (&a.run.metrics, &b.run.metrics),
+                    &comparison,
+                    drift.as_ref(),
+                    queries,
+                );
+                match file.write(&path) {
+                    Ok(()) => {
+                        self.message(false, format!("Comparison written to {}", path.display()))
+                    }
+                    Err(e) => self.error(format!("cannot write {}: {e}", path.display())),
+                }
             }
         }
     }
@@ -476,10 +522,7 @@ impl ReidApp {
                     .show(ui, &mut self.thumbs, index, &entry, external)
             }
             View::Metrics => self.metrics.show(ui, &self.runs, index),
-            View::Compare => {
-                self.compare.show(ui, &mut self.thumbs, &self.runs);
-                None
-            }
+            View::Compare => self.compare.show(ui, &mut self.thumbs, &self.runs, index),
             View::Browser => None,
         }
     }

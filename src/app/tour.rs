@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, ColorImage};
 
 use super::ReidApp;
-use super::action::{Action, SplitTab, View};
+use super::action::{Action, CompareOrder, SplitTab, View};
 use crate::demo::{DEMO_BEFORE_WEIGHTS, DEMO_WEIGHTS, bundled};
 use crate::eval::QueryOrder;
 use crate::run::{FeatureSource, NetworkSource};
@@ -209,7 +209,7 @@ fn show_compare(_: &ReidApp) -> Vec<Action> {
     vec![Action::Compare {
         a: 1,
         b: 0,
-        gains_first: true,
+        order: CompareOrder::GainsFirst,
     }]
 }
 

@@ -6,6 +6,7 @@ mod aqe;
 pub mod compare;
 pub mod cuhk03;
 pub mod distance;
+pub mod drift;
 mod error;
 mod evaluate;
 pub mod inspect;

@@ -92,6 +92,23 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// The same run in `precision`, on a wgpu adapter for f16 (the CPU backend has none);
+    /// `None` for a run without a network.
+    pub fn in_precision(&self, precision: Precision) -> Option<RunSpec> {
+        let FeatureSource::Network(network) = &self.source else {
+            return None;
+        };
+        let mut spec = self.clone();
+        spec.source = FeatureSource::Network(NetworkSource {
+            precision,
+            ..network.clone()
+        });
+        if precision == Precision::F16 {
+            spec.device = DeviceChoice::Gpu;
+        }
+        Some(spec)
+    }
+
     /// "model weights precision · dataset · metric [+ re-ranking]", as run lists show it.
     pub fn name(&self) -> String {
         let dataset = self.root.file_name().map_or_else(
@@ -141,6 +158,8 @@ pub struct Run {
     pub metrics: MetricsFile,
     /// Images that could not be read.
     pub skipped: Vec<ImageError>,
+    /// Row-major features of `queries`.
+    pub query_features: Vec<f32>,
     /// Row-major features of `gallery`.
     pub gallery_features: Vec<f32>,
     /// Feature length.
@@ -148,6 +167,22 @@ pub struct Run {
 }
 
 impl Run {
+    /// True when `other` has features of the same images from the same network and checkpoint
+    /// at the same input size (in another precision, say, or on another device): then their
+    /// query features can be compared one by one.
+    pub fn same_network_and_images(&self, other: &Run) -> bool {
+        let (FeatureSource::Network(a), FeatureSource::Network(b)) =
+            (&self.spec.source, &other.spec.source)
+        else {
+            return false;
+        };
+        a.model == b.model
+            && a.weights == b.weights
+            && a.last_stride == b.last_stride
+            && self.spec.preprocess == other.spec.preprocess
+            && self.same_split(other)
+    }
+
     /// True when `other` scored the same queries against the same gallery.
     pub fn same_split(&self, other: &Run) -> bool {
         let same = |a: &[Sample], b: &[Sample]| {
@@ -241,6 +276,7 @@ pub fn execute(
         evaluation: scored.scores.evaluation,
         metrics: scored.scores.metrics,
         skipped: extraction.skipped,
+        query_features: scored.query_features,
         gallery_features: scored.gallery_features,
         feature_dim: extraction.dim,
     })
@@ -252,6 +288,7 @@ struct ScoredSplit {
     gallery: Vec<Sample>,
     query_labels: Vec<Label>,
     gallery_labels: Vec<Label>,
+    query_features: Vec<f32>,
     gallery_features: Vec<f32>,
     scores: Scores,
 }
@@ -295,6 +332,7 @@ fn score_split(
         gallery,
         query_labels,
         gallery_labels,
+        query_features,
         gallery_features,
         scores,
     })
