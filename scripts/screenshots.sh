@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes docs/screenshots/{queries,actmaps,browser,metrics,compare}.png: the app on the bundled demo,
+# Writes docs/screenshots/{queries,actmaps,browser,metrics,compare,drift,embedding}.png: the app on the bundled demo,
 # under a virtual X display, walking through its views (`reidscope gui --screenshots DIR`).
 # Needs xvfb and a Vulkan driver (apt-get install -y xvfb mesa-vulkan-drivers) or a GPU.
 set -euo pipefail

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 use reidscope::app::{Action, AppOptions, ReidApp};
 use reidscope::backend::{DeviceChoice, Precision};
@@ -554,4 +554,51 @@ fn the_same_run_in_f16_shows_and_exports_the_feature_drift() {
     );
     same(&json["mAP_diff"], b.metrics.map - a.metrics.map);
     same(&json["a"]["mAP"], a.metrics.map);
+}
+
+/// What the embedding map says is under `pos`, if a point is there.
+fn hovered_point(harness: &mut Harness<'static, ReidApp>, pos: egui::Pos2) -> Option<String> {
+    harness.hover_at(pos);
+    harness.step();
+    let map = harness.get_by_label_contains("embedding map: ");
+    let label = map.accesskit_node().label()?;
+    Some(label.split_once(" · hovered: ")?.1.to_string())
+}
+
+#[test]
+fn clicking_a_query_in_the_embedding_map_opens_it() {
+    let spec = demo_spec(Metric::Euclidean);
+    let run = reference(&spec);
+    let mut harness = app(spec);
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    harness.get_by_label("Embedding").click();
+    let points = run.queries.len() + run.gallery.len();
+    wait_for(&mut harness, &format!("embedding map: {points} points"));
+    let map = harness
+        .get_by_label_contains(&format!("embedding map: {points} points"))
+        .rect();
+
+    // Hover across the map until the pointer is over a query's point, then click it.
+    let mut found = None;
+    'search: for row in 1..40 {
+        for col in 1..40 {
+            let pos =
+                map.min + egui::vec2(map.width() * col as f32, map.height() * row as f32) / 40.0;
+            if let Some(label) = hovered_point(&mut harness, pos)
+                && let Some(rest) = label.strip_prefix("query #")
+            {
+                let q: usize = rest.split(' ').next().unwrap().parse().unwrap();
+                found = Some((pos, q, label));
+                break 'search;
+            }
+        }
+    }
+    let (pos, q, label) = found.expect("a query point somewhere on the map");
+    let query = &run.queries[q];
+    assert!(label.contains(&format!("pid {}", query.pid)), "{label}");
+    harness.drag_at(pos);
+    harness.step();
+    harness.drop_at(pos);
+    settle(&mut harness);
+    harness.get_by_label_contains(&heading(&run, q));
 }

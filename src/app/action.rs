@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use crate::backend::Precision;
 use crate::eval::{Metric, QueryOrder};
+use crate::inspect::projection::Projection;
 use crate::run::RunSpec;
+
+pub use super::embedding_view::Framing;
 
 /// The views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +21,19 @@ pub enum View {
     Metrics,
     /// Two runs side by side.
     Compare,
+    /// The run's features laid out in 2-D.
+    Embedding,
 }
 
 impl View {
     /// Every view, in the order of the header's tabs.
-    pub const ALL: [View; 4] = [View::Queries, View::Browser, View::Metrics, View::Compare];
+    pub const ALL: [View; 5] = [
+        View::Queries,
+        View::Browser,
+        View::Metrics,
+        View::Compare,
+        View::Embedding,
+    ];
 
     /// The tab's name.
     pub fn name(self) -> &'static str {
@@ -31,6 +42,7 @@ impl View {
             View::Browser => "Dataset",
             View::Metrics => "Metrics",
             View::Compare => "Compare",
+            View::Embedding => "Embedding",
         }
     }
 
@@ -41,6 +53,9 @@ impl View {
             View::Browser => "Every image of the dataset, by split, with filters",
             View::Metrics => "CMC curves, rank-k / mAP / mINP of every run, distance histograms",
             View::Compare => "Two runs on the same queries: what changed",
+            View::Embedding => {
+                "Every query and gallery image as a point: the features laid out in 2-D (PCA, t-SNE)"
+            }
         }
     }
 }
@@ -109,6 +124,14 @@ pub enum Action {
     SortQueries(QueryOrder),
     /// Select a query and scroll the list to it.
     SelectQuery(usize),
+    /// Show a query in the query view.
+    OpenQuery(usize),
+    /// Show an image of a split in the dataset browser, filtered to its identity.
+    OpenImage(SplitTab, PathBuf),
+    /// Lay the embedding view's points out this way.
+    EmbeddingLayout(Projection),
+    /// Show this part of the embedding view's layout.
+    FrameEmbedding(Framing),
     /// Gallery entries shown per ranked list.
     TopK(usize),
     /// Show a split of the dataset in the browser, filtered to an identity (empty: all), with

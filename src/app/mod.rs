@@ -7,6 +7,7 @@ mod browser;
 mod choice;
 mod compare_view;
 mod dialogs;
+mod embedding_view;
 mod format;
 mod jobs;
 mod keys;
@@ -36,6 +37,7 @@ use crate::run::{FeatureSource, RunSpec};
 use browser::Browser;
 use choice::choice;
 use compare_view::CompareView;
+use embedding_view::EmbeddingView;
 use jobs::{ExternalQuery, Job, Outcome, RunEntry, Work};
 use metrics_view::MetricsView;
 use query_view::QueryView;
@@ -73,6 +75,7 @@ pub struct ReidApp {
     queries: QueryView,
     metrics: MetricsView,
     compare: CompareView,
+    embedding: EmbeddingView,
     thumbs: Thumbnails,
     /// Images are drawn as activation-map overlays of the current run's network.
     actmaps: bool,
@@ -112,6 +115,7 @@ impl ReidApp {
             queries: QueryView::default(),
             metrics: MetricsView::default(),
             compare: CompareView::default(),
+            embedding: EmbeddingView::default(),
             thumbs: Thumbnails::new(ctx, workers, TEXTURE_CAPACITY),
             actmaps: false,
             external: None,
@@ -235,6 +239,37 @@ impl ReidApp {
             Action::ShowActivationMaps(on) => self.actmaps = on,
             Action::SortQueries(order) => self.queries.sort = order,
             Action::SelectQuery(q) => self.queries.select(q),
+            Action::OpenQuery(q) => {
+                self.queries.select(q);
+                self.external = None;
+                self.view = View::Queries;
+            }
+            Action::OpenImage(split, path) => {
+                let Some((_, dataset)) = &self.dataset else {
+                    return;
+                };
+                let samples = match split {
+                    SplitTab::Query => &dataset.split.query,
+                    SplitTab::Gallery => &dataset.split.gallery,
+                    SplitTab::Train => &dataset.split.train,
+                };
+                if let Some(index) = samples.iter().position(|s| s.path == path) {
+                    let pid = samples[index].pid.to_string();
+                    self.apply(
+                        ctx,
+                        Action::Browse {
+                            split,
+                            pid,
+                            selected: Some(index),
+                        },
+                    );
+                }
+            }
+            Action::EmbeddingLayout(projection) => {
+                self.view = View::Embedding;
+                self.embedding.projection = projection;
+            }
+            Action::FrameEmbedding(framing) => self.embedding.framing = framing,
             Action::TopK(k) => self.queries.k = k,
             Action::Browse {
                 split,
@@ -523,6 +558,12 @@ impl ReidApp {
             }
             View::Metrics => self.metrics.show(ui, &self.runs, index),
             View::Compare => self.compare.show(ui, &mut self.thumbs, &self.runs, index),
+            View::Embedding => self.embedding.show(
+                ui,
+                &mut self.thumbs,
+                (index, &entry),
+                (self.queries.selected, self.queries.k),
+            ),
             View::Browser => None,
         }
     }

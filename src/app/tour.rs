@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, ColorImage};
 
 use super::ReidApp;
-use super::action::{Action, CompareOrder, SplitTab, View};
+use super::action::{Action, CompareOrder, Framing, SplitTab, View};
+use crate::backend::Precision;
 use crate::demo::{DEMO_BEFORE_WEIGHTS, DEMO_WEIGHTS, bundled};
 use crate::eval::QueryOrder;
+use crate::inspect::projection::Projection;
 use crate::run::{FeatureSource, NetworkSource};
 
 /// Frames the app must stay idle (no job, no image being decoded) before a step goes on.
@@ -23,8 +25,8 @@ const MEASURED_FRAMES: usize = 400;
 /// What a tour does.
 #[derive(Debug, Clone)]
 enum Goal {
-    /// Write `queries.png`, `actmaps.png`, `browser.png`, `metrics.png`, `compare.png` into
-    /// the folder.
+    /// Write `queries.png`, `actmaps.png`, `browser.png`, `metrics.png`, `compare.png`,
+    /// `drift.png` and `embedding.png` into the folder.
     Screenshots(PathBuf),
     /// Measure frame times and write them as JSON to the file.
     Frames(PathBuf),
@@ -94,9 +96,9 @@ impl Tour {
     }
 
     /// Screenshots of the query view (plain and with activation maps), the dataset, metrics
-    /// and compare views (the compare view
-    /// against a run of the network before its training on the demo, which it starts) into
-    /// `dir`.
+    /// and compare views (the compare view against a run of the network before its training on
+    /// the demo, which it starts), the drift against the same run in f16 (started too) and the
+    /// t-SNE embedding map, into `dir`.
     pub fn screenshots(dir: PathBuf) -> Tour {
         use Step::*;
         Tour::new(
@@ -121,6 +123,14 @@ impl Tour {
                 Setup(show_compare),
                 Settle,
                 Capture("compare"),
+                Setup(start_f16_run),
+                Settle,
+                Setup(show_drift),
+                Settle,
+                Capture("drift"),
+                Setup(|_| vec![Action::EmbeddingLayout(Projection::Tsne)]),
+                Settle,
+                Capture("embedding"),
                 Finish,
             ],
         )
@@ -142,6 +152,9 @@ impl Tour {
                 Measure("switch_queries", switch_queries),
                 Setup(|_| vec![Action::Show(View::Metrics)]),
                 Measure("metrics_view", |_, _| None),
+                Setup(|_| vec![Action::EmbeddingLayout(Projection::Pca)]),
+                Settle,
+                Measure("embedding_pan_zoom", pan_and_zoom_embedding),
                 Finish,
             ],
         )
@@ -213,6 +226,34 @@ fn show_compare(_: &ReidApp) -> Vec<Action> {
     }]
 }
 
+/// The first run (the bundled model) again in f16.
+fn start_f16_run(app: &ReidApp) -> Vec<Action> {
+    app.runs
+        .first()
+        .and_then(|entry| entry.run.spec.in_precision(Precision::F16))
+        .map(Action::Start)
+        .into_iter()
+        .collect()
+}
+
+/// The first run against its f16 twin (the last run), queries by drift.
+fn show_drift(app: &ReidApp) -> Vec<Action> {
+    vec![Action::Compare {
+        a: 0,
+        b: app.runs.len().saturating_sub(1),
+        order: CompareOrder::DriftFirst,
+    }]
+}
+
+/// Zooms in and out while circling the layout's centre.
+fn pan_and_zoom_embedding(_: &ReidApp, frame: usize) -> Option<Action> {
+    let angle = frame as f32 * 0.05;
+    Some(Action::FrameEmbedding(Framing {
+        centre: [0.5 + 0.2 * angle.cos(), 0.5 + 0.2 * angle.sin()],
+        zoom: 1.0 + 3.0 * (0.5 + 0.5 * (angle * 0.3).sin()),
+    }))
+}
+
 fn scroll_gallery(_: &ReidApp, frame: usize) -> Option<Action> {
     Some(Action::ScrollBrowser(frame as f32 * SCROLL_PER_FRAME))
 }
@@ -248,7 +289,8 @@ impl ReidApp {
                 let idle = self.job.is_none()
                     && self.dataset_job.is_none()
                     && !self.runs.is_empty()
-                    && self.thumbs.in_flight() == 0;
+                    && self.thumbs.in_flight() == 0
+                    && !self.embedding.computing();
                 tour.idle_frames = if idle { tour.idle_frames + 1 } else { 0 };
                 if tour.idle_frames >= SETTLE_FRAMES {
                     tour.next();

@@ -11,9 +11,9 @@ mod error;
 mod evaluate;
 pub mod inspect;
 mod label;
-mod neighbors;
+pub(crate) mod neighbors;
 mod options;
-mod prepared;
+pub(crate) mod prepared;
 pub mod rank;
 pub mod rerank;
 
