@@ -3,7 +3,8 @@
 #  1. the bundled demo with the bundled model, opened twice: the second opening reads the
 #     cached features, so its `first_ranked_list_s` is the time to a ranked list of a cached run;
 #  2. a 20k-image gallery (generated once with `demo-data`, colour-histogram features): the
-#     gallery grid scrolled and jumped through, queries switched every frame.
+#     gallery grid scrolled and jumped through, queries switched every frame, the embedding
+#     view (PCA of all 26k points) panned and zoomed every frame.
 # Writes OUT_DIR/demo-cached.json and OUT_DIR/gallery-20k.json.
 # Usage: scripts/measure_frames.sh [OUT_DIR] [DATASET_DIR]
 # Needs xvfb and a Vulkan driver (apt-get install -y xvfb mesa-vulkan-drivers) or a GPU.

@@ -25,6 +25,7 @@ use reidscope::eval::inspect::inspect;
 use reidscope::eval::{EvalOptions, Metric, ranked_list};
 use reidscope::models::ModelName;
 use reidscope::run::{FeatureSource, NetworkSource, Run, RunSpec, execute};
+use reidscope::train::TrainSettings;
 
 fn spec(root: PathBuf, metric: Metric) -> RunSpec {
     RunSpec {
@@ -601,4 +602,61 @@ fn clicking_a_query_in_the_embedding_map_opens_it() {
     harness.drop_at(pos);
     settle(&mut harness);
     harness.get_by_label_contains(&heading(&run, q));
+}
+
+#[test]
+fn a_training_run_from_the_app_draws_its_curves_and_adds_its_evaluated_epoch_as_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("market");
+    let spec = small_network_spec(root.clone());
+    // The demo's first eight train identities (disjoint from its test identities).
+    let demo_train = bundled(DEMO_DATASET).join("bounding_box_train");
+    std::fs::create_dir_all(root.join("bounding_box_train")).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&demo_train)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut ids: Vec<&str> = names.iter().map(|n| &n[..4]).collect();
+    ids.dedup();
+    for name in names.iter().filter(|n| ids[..8].contains(&&n[..4])) {
+        std::fs::copy(
+            demo_train.join(name),
+            root.join("bounding_box_train").join(name),
+        )
+        .unwrap();
+    }
+
+    let mut harness = app(spec.clone());
+    wait_for(&mut harness, "Ranked gallery, top 20");
+    let out = tmp.path().join("run");
+    let mut settings = TrainSettings::recipe(
+        (DatasetKind::Market1501, root.clone()),
+        ModelName::Mobilenetv2X1_0,
+        Some(bundled(DEMO_WEIGHTS)),
+        out.clone(),
+    );
+    settings.size = DEMO_INPUT;
+    settings.batch_size = 8;
+    settings.instances = 2;
+    settings.schedule.epochs = 1;
+    settings.eval_every = 1;
+    settings.device = DeviceChoice::Cpu;
+    harness
+        .state_mut()
+        .request(Action::StartTraining(Box::new(settings)));
+    wait_for(&mut harness, "finished 1 epochs");
+    // The curves are drawn, and the evaluated epoch becomes a run of its checkpoint.
+    harness.get_by_label_contains("epoch 1: loss ");
+    wait_for(&mut harness, "model.pth.tar-1 f32");
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+
+    // A finished run's folder shows its curves.
+    let mut fresh = app(spec);
+    wait_for(&mut fresh, "Ranked gallery, top 20");
+    fresh
+        .state_mut()
+        .request(Action::OpenTrainingFolder(out.clone()));
+    wait_for(&mut fresh, &format!("{}: 1 epochs", out.display()));
 }

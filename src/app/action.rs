@@ -7,6 +7,7 @@ use crate::backend::Precision;
 use crate::eval::{Metric, QueryOrder};
 use crate::inspect::projection::Projection;
 use crate::run::RunSpec;
+use crate::train::TrainSettings;
 
 pub use super::embedding_view::Framing;
 
@@ -23,16 +24,19 @@ pub enum View {
     Compare,
     /// The run's features laid out in 2-D.
     Embedding,
+    /// Training runs and their curves.
+    Training,
 }
 
 impl View {
     /// Every view, in the order of the header's tabs.
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Queries,
         View::Browser,
         View::Metrics,
         View::Compare,
         View::Embedding,
+        View::Training,
     ];
 
     /// The tab's name.
@@ -43,6 +47,7 @@ impl View {
             View::Metrics => "Metrics",
             View::Compare => "Compare",
             View::Embedding => "Embedding",
+            View::Training => "Train",
         }
     }
 
@@ -56,6 +61,7 @@ impl View {
             View::Embedding => {
                 "Every query and gallery image as a point: the features laid out in 2-D (PCA, t-SNE)"
             }
+            View::Training => "Train a model on the dataset's train split and follow its curves",
         }
     }
 }
@@ -105,6 +111,13 @@ pub enum Action {
     /// Start the current run again in this precision (f16 on a wgpu adapter), to compare the
     /// two.
     StartInPrecision(Precision),
+    /// Start training (each evaluated epoch then joins the run list).
+    StartTraining(Box<TrainSettings>),
+    /// Stop the training run after its current step.
+    CancelTraining,
+    /// Show the curves of a finished training run from its folder's `history.csv` (or from
+    /// such a file).
+    OpenTrainingFolder(PathBuf),
     /// Write the current run's report folder (as `eval --out` does) into this folder.
     ExportReport(PathBuf),
     /// Write the current run's network to this file, as `reidscope export` does (the

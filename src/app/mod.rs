@@ -18,7 +18,10 @@ mod theme;
 mod thumbnails;
 mod tiles;
 mod tour;
+mod train_view;
+mod training;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +36,8 @@ use crate::export::ExportSettings;
 use crate::report::comparison_file::ComparisonFile;
 use crate::report::font::FONT;
 use crate::run::{FeatureSource, RunSpec};
+use crate::train::checkpoint::checkpoint_path;
+use crate::train::history::read_history;
 
 use browser::Browser;
 use choice::choice;
@@ -43,6 +48,8 @@ use metrics_view::MetricsView;
 use query_view::QueryView;
 use run_form::RunForm;
 use thumbnails::Thumbnails;
+use train_view::TrainView;
+use training::Training;
 
 use format::file_name;
 
@@ -76,6 +83,10 @@ pub struct ReidApp {
     metrics: MetricsView,
     compare: CompareView,
     embedding: EmbeddingView,
+    train_view: TrainView,
+    training: Option<Training>,
+    /// Runs waiting for the job slot: the evaluated epochs of a training run.
+    pending_runs: VecDeque<RunSpec>,
     thumbs: Thumbnails,
     /// Images are drawn as activation-map overlays of the current run's network.
     actmaps: bool,
@@ -116,6 +127,9 @@ impl ReidApp {
             metrics: MetricsView::default(),
             compare: CompareView::default(),
             embedding: EmbeddingView::default(),
+            train_view: TrainView::default(),
+            training: None,
+            pending_runs: VecDeque::new(),
             thumbs: Thumbnails::new(ctx, workers, TEXTURE_CAPACITY),
             actmaps: false,
             external: None,
@@ -270,6 +284,30 @@ impl ReidApp {
                 self.embedding.projection = projection;
             }
             Action::FrameEmbedding(framing) => self.embedding.framing = framing,
+            Action::StartTraining(settings) => {
+                if self.training.as_ref().is_some_and(Training::running) {
+                    self.error("A training run is under way; cancel it or wait for it to end.");
+                    return;
+                }
+                self.train_view.opened = None;
+                self.training = Some(Training::start(ctx, *settings));
+                self.view = View::Training;
+            }
+            Action::CancelTraining => {
+                if let Some(training) = &self.training {
+                    training.cancel();
+                }
+            }
+            Action::OpenTrainingFolder(dir) => match read_history(&history_file(&dir)) {
+                Ok(history) => {
+                    if !self.training.as_ref().is_some_and(Training::running) {
+                        self.training = None;
+                    }
+                    self.train_view.opened = Some((dir, history));
+                    self.view = View::Training;
+                }
+                Err(e) => self.error(e),
+            },
             Action::TopK(k) => self.queries.k = k,
             Action::Browse {
                 split,
@@ -377,6 +415,24 @@ impl ReidApp {
             self.dataset = Some((self.generation, Arc::new(run_dataset.clone())));
         }
         self.external = None;
+    }
+
+    /// Queues a run of each newly evaluated training epoch, and starts the next queued run
+    /// when the job slot is free.
+    fn collect_training(&mut self, ctx: &egui::Context) {
+        if let Some(training) = &mut self.training {
+            for epoch in training.new_evaluations() {
+                let settings = &training.settings;
+                let mut spec = settings.evaluation_spec(checkpoint_path(&settings.out, epoch));
+                spec.cache = self.form.cache.clone();
+                self.pending_runs.push_back(spec);
+            }
+        }
+        if self.job.is_none()
+            && let Some(spec) = self.pending_runs.pop_front()
+        {
+            self.start(ctx, spec);
+        }
     }
 
     /// Takes the results of finished jobs.
@@ -545,6 +601,10 @@ impl ReidApp {
             }
             return None;
         }
+        if self.view == View::Training {
+            let dataset = (self.form.kind, self.form.root.clone());
+            return self.train_view.show(ui, self.training.as_ref(), dataset);
+        }
         let Some(index) = self.current else {
             waiting(ui, self.job.as_ref());
             return None;
@@ -564,7 +624,7 @@ impl ReidApp {
                 (index, &entry),
                 (self.queries.selected, self.queries.k),
             ),
-            View::Browser => None,
+            View::Browser | View::Training => None,
         }
     }
 }
@@ -602,6 +662,15 @@ fn waiting(ui: &mut Ui, job: Option<&Job>) {
     });
 }
 
+/// A training folder's `history.csv`, or `path` itself when it is a file.
+fn history_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("history.csv")
+    } else {
+        path.to_path_buf()
+    }
+}
+
 fn is_image(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -619,6 +688,7 @@ impl eframe::App for ReidApp {
         self.thumbs.set_overlay(overlay);
         self.thumbs.begin_frame(&ctx);
         self.collect_jobs();
+        self.collect_training(&ctx);
         for action in std::mem::take(&mut self.requested) {
             self.apply(&ctx, action);
         }

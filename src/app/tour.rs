@@ -26,7 +26,7 @@ const MEASURED_FRAMES: usize = 400;
 #[derive(Debug, Clone)]
 enum Goal {
     /// Write `queries.png`, `actmaps.png`, `browser.png`, `metrics.png`, `compare.png`,
-    /// `drift.png` and `embedding.png` into the folder.
+    /// `drift.png`, `embedding.png` and `training.png` into the folder.
     Screenshots(PathBuf),
     /// Measure frame times and write them as JSON to the file.
     Frames(PathBuf),
@@ -97,8 +97,8 @@ impl Tour {
 
     /// Screenshots of the query view (plain and with activation maps), the dataset, metrics
     /// and compare views (the compare view against a run of the network before its training on
-    /// the demo, which it starts), the drift against the same run in f16 (started too) and the
-    /// t-SNE embedding map, into `dir`.
+    /// the demo, which it starts), the drift against the same run in f16 (started too), the
+    /// t-SNE embedding map and the demo model's training curves, into `dir`.
     pub fn screenshots(dir: PathBuf) -> Tour {
         use Step::*;
         Tour::new(
@@ -131,6 +131,12 @@ impl Tour {
                 Setup(|_| vec![Action::EmbeddingLayout(Projection::Tsne)]),
                 Settle,
                 Capture("embedding"),
+                Setup(|_| {
+                    let history = bundled("docs/demo/train_history.csv");
+                    vec![Action::OpenTrainingFolder(history)]
+                }),
+                Settle,
+                Capture("training"),
                 Finish,
             ],
         )

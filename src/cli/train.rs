@@ -306,3 +306,38 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     }
     Ok(flag)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use reidscope::models::ModelName;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    #[test]
+    fn the_commands_defaults_are_the_librarys_recipe() {
+        let args = [
+            "train",
+            "--root",
+            "/data/market",
+            "--model",
+            "osnet_x0_25",
+            "--out",
+            "/o",
+        ];
+        let settings = Command::parse_from(args).train.settings().unwrap();
+        let recipe = TrainSettings::recipe(
+            (DatasetKind::Auto, PathBuf::from("/data/market")),
+            ModelName::OsnetX0_25,
+            None,
+            PathBuf::from("/o"),
+        );
+        assert_eq!(settings, recipe);
+    }
+}

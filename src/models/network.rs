@@ -15,7 +15,7 @@ use crate::models::params::ParamLoader;
 use crate::models::resnet::ResNet50;
 
 /// Options that change a network's graph but are not visible in its weights.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BuildOptions {
     /// Stride of ResNet-50's last stage (1 or 2). `None`: 1 for triplet-baseline checkpoints,
     /// 2 otherwise (Torchreid's and torchvision's default).

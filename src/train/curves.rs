@@ -1,5 +1,5 @@
-//! `curves.png` / `curves.svg` of a training run: the losses per epoch above, accuracy and
-//! the evaluations' rank-1 and mAP (in %) below.
+//! `curves.png` / `curves.svg` of a training run: the losses per epoch at the top, accuracy
+//! and the evaluations' rank-1 and mAP (in %) in the middle, the learning rate below.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use crate::report::font::{FAMILY, ensure_registered};
 use crate::report::palette::{MATCH, MISMATCH, QUERY};
 
 /// The size of the written figures.
-const SIZE: (u32, u32) = (900, 700);
+pub const SIZE: (u32, u32) = (900, 900);
 
 /// The curves of a run's history.
 pub struct Curves<'a>(pub &'a [EpochRecord]);
@@ -28,7 +28,7 @@ impl Chart for Curves<'_> {
     fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Result<(), String> {
         ensure_registered();
         area.fill(&WHITE).map_err(|e| e.to_string())?;
-        let panels = area.split_evenly((2, 1));
+        let panels = area.split_evenly((3, 1));
         let losses: Vec<Series> = vec![
             ("loss", RGBColor(0, 0, 0), Box::new(|r| Some(r.loss))),
             ("softmax", rgb(QUERY), Box::new(|r| Some(r.loss_softmax))),
@@ -65,6 +65,14 @@ impl Chart for Curves<'_> {
             "%",
             &scores,
             SeriesLabelPosition::LowerRight,
+        )?;
+        let rate: Vec<Series> = vec![("learning rate", rgb(QUERY), Box::new(|r| Some(r.lr)))];
+        panel(
+            &panels[2],
+            self.0,
+            "Learning rate",
+            &rate,
+            SeriesLabelPosition::UpperRight,
         )
     }
 }
@@ -168,7 +176,7 @@ mod tests {
         assert_eq!((image.width(), image.height()), SIZE);
         let text = std::fs::read_to_string(&svg).unwrap();
         assert!(
-            text.contains("rank-1") && text.contains("triplet"),
+            text.contains("rank-1") && text.contains("triplet") && text.contains("learning rate"),
             "legend in the SVG"
         );
     }

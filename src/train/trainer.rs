@@ -21,7 +21,7 @@ use super::history::{EpochRecord, read_history, write_history};
 use super::loss_scale::LossScale;
 use super::optimizer::{OptimizerKind, OptimizerSettings};
 use super::sampler::IdentitySampler;
-use super::schedule::Schedule;
+use super::schedule::{Schedule, Scheduler};
 use super::step::{Learner, LossSettings, StepStats, TrainPrecision};
 use crate::backend::{Backend, BackendError, DeviceChoice, Precision};
 use crate::data::image::Preprocess;
@@ -32,7 +32,7 @@ use crate::output_dir::OutputDir;
 use crate::run::{FeatureSource, NetworkSource, RunError, RunSpec, Stage, score_model};
 
 /// Everything that defines a training run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainSettings {
     /// Dataset layout.
     pub kind: DatasetKind,
@@ -76,6 +76,76 @@ pub struct TrainSettings {
     pub loss_scale: f32,
     /// Output folder.
     pub out: PathBuf,
+}
+
+impl TrainSettings {
+    /// Torchreid's recipe (the `train` command's defaults) for `model` on the dataset at
+    /// `root`, written to `out`: 256×128 input, 8 identities × 4 images per batch, random flip,
+    /// softmax (label smoothing 0.1) + triplet (margin 0.3), Adam (lr 3e-4, weight decay 5e-4,
+    /// β 0.9 / 0.999), the rate ×0.1 every 20 epochs, 60 epochs evaluated every 10, seed 1, f32.
+    pub fn recipe(
+        (kind, root): (DatasetKind, PathBuf),
+        model: ModelName,
+        weights: Option<PathBuf>,
+        out: PathBuf,
+    ) -> TrainSettings {
+        TrainSettings {
+            kind,
+            root,
+            model,
+            weights,
+            build: BuildOptions::default(),
+            resume: None,
+            size: Preprocess::default(),
+            batch_size: 32,
+            instances: 4,
+            augments: vec![Augment::Flip],
+            losses: LossSettings::default(),
+            optimizer: OptimizerSettings {
+                kind: OptimizerKind::Adam,
+                weight_decay: 5e-4,
+                momentum: 0.9,
+                beta1: 0.9,
+                beta2: 0.999,
+            },
+            schedule: Schedule {
+                lr: 3e-4,
+                scheduler: Scheduler::SingleStep,
+                stepsize: vec![20],
+                gamma: 0.1,
+                epochs: 60,
+                warmup_epochs: 0,
+            },
+            fixbase_epochs: 0,
+            seed: 1,
+            eval_every: 10,
+            eval_batch: 32,
+            device: DeviceChoice::Auto,
+            precision: TrainPrecision::F32,
+            loss_scale: super::loss_scale::INITIAL,
+            out,
+        }
+    }
+
+    /// The evaluation of the network in `weights` as this run evaluates its epochs: its
+    /// dataset's query/gallery split at its input size, float32, no feature cache.
+    pub fn evaluation_spec(&self, weights: PathBuf) -> RunSpec {
+        RunSpec {
+            kind: self.kind,
+            root: self.root.clone(),
+            source: FeatureSource::Network(NetworkSource {
+                model: self.model,
+                weights,
+                last_stride: self.build.last_stride,
+                precision: Precision::F32,
+            }),
+            device: self.device,
+            preprocess: self.size,
+            batch: self.eval_batch,
+            cache: None,
+            eval: EvalOptions::default(),
+        }
+    }
 }
 
 /// How a run starts.
@@ -250,17 +320,7 @@ pub fn train(
     let eval_spec = RunSpec {
         kind: dataset.kind,
         root: dataset.root.clone(),
-        source: FeatureSource::Network(NetworkSource {
-            model: settings.model,
-            weights: settings.out.clone(),
-            last_stride: settings.build.last_stride,
-            precision: Precision::F32,
-        }),
-        device: settings.device,
-        preprocess: settings.size,
-        batch: settings.eval_batch,
-        cache: None,
-        eval: EvalOptions::default(),
+        ..settings.evaluation_spec(settings.out.clone())
     };
 
     for epoch in first_epoch..settings.schedule.epochs {
