@@ -8,29 +8,12 @@ use std::process::Output;
 
 use reidscope::report::palette::jet;
 
-use common::{fixture, max_abs_diff, read_npy, reidscope, repo_file};
+use common::{fixture, max_abs_diff, read_npy, reidscope, repo_file, run_on_folder};
 
-/// `reidscope actmap` on the fixture images at 128×64, on the CPU.
+/// `reidscope actmap` at 128×64, three images per batch, on the CPU.
 fn actmap(model: &str, weights: &Path, images: &Path, out: &Path) -> Output {
-    reidscope(&[
-        "actmap",
-        "--model",
-        model,
-        "--weights",
-        weights.to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--height",
-        "128",
-        "--width",
-        "64",
-        "--device",
-        "cpu",
-        "--batch",
-        "3",
-    ])
+    let size = ["--height", "128", "--width", "64", "--batch", "3"];
+    run_on_folder("actmap", (model, weights), images, out, &size)
 }
 
 fn stderr(output: &Output) -> String {

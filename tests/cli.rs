@@ -20,21 +20,7 @@ fn extract_on_cpu(
     out: &Path,
     extra: &[&str],
 ) -> Output {
-    let mut args = vec![
-        "extract",
-        "--model",
-        model,
-        "--weights",
-        weights.to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ];
-    args.extend_from_slice(extra);
-    reidscope(&args)
+    run_on_folder("extract", (model, weights), images, out, extra)
 }
 
 fn stderr(output: &Output) -> String {

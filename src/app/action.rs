@@ -9,8 +9,6 @@ use crate::inspect::projection::Projection;
 use crate::run::RunSpec;
 use crate::train::TrainSettings;
 
-pub use super::embedding_view::Framing;
-
 /// The views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -62,6 +60,25 @@ impl View {
                 "Every query and gallery image as a point: the features laid out in 2-D (PCA, t-SNE)"
             }
             View::Training => "Train a model on the dataset's train split and follow its curves",
+        }
+    }
+}
+
+/// The part of the layout on screen: `centre` in layout fractions (0..1 on each axis) and
+/// the magnification over the fitted view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Framing {
+    /// Layout point at the centre of the map, as fractions of the layout's extent.
+    pub centre: [f32; 2],
+    /// Magnification (1: the whole layout fits).
+    pub zoom: f32,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Framing {
+            centre: [0.5, 0.5],
+            zoom: 1.0,
         }
     }
 }

@@ -15,7 +15,7 @@ use eframe::egui::{
 use crate::data::Sample;
 use crate::inspect::projection::{Projection, pca, tsne};
 
-use super::action::{Action, SplitTab};
+use super::action::{Action, Framing, SplitTab};
 use super::format::camera_label;
 use super::jobs::RunEntry;
 use super::theme::{MATCH, QUERY, camera_colour, identity_colour};
@@ -38,25 +38,6 @@ pub enum PointColour {
     Identity,
     /// One colour per camera.
     Camera,
-}
-
-/// The part of the layout on screen: `centre` in layout fractions (0..1 on each axis) and
-/// the magnification over the fitted view.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Framing {
-    /// Layout point at the centre of the map, as fractions of the layout's extent.
-    pub centre: [f32; 2],
-    /// Magnification (1: the whole layout fits).
-    pub zoom: f32,
-}
-
-impl Default for Framing {
-    fn default() -> Self {
-        Framing {
-            centre: [0.5, 0.5],
-            zoom: 1.0,
-        }
-    }
 }
 
 /// Where a finished layout (or why it failed) is left for the UI thread.

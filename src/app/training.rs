@@ -10,24 +10,7 @@ use std::time::Duration;
 use eframe::egui;
 
 use crate::train::history::EpochRecord;
-use crate::train::{TrainEvent, TrainSettings, train};
-
-/// The current epoch's progress.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepProgress {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Steps done in it.
-    pub done: usize,
-    /// Steps in it.
-    pub batches: usize,
-    /// Mean loss so far.
-    pub loss: f64,
-    /// Training accuracy so far.
-    pub accuracy: f64,
-    /// Images per second so far.
-    pub images_per_s: f64,
-}
+use crate::train::{StepProgress, TrainEvent, TrainSettings, train};
 
 /// What a training run has reported.
 #[derive(Debug, Clone, Default)]
@@ -157,23 +140,7 @@ fn on_event(progress: &Mutex<TrainProgress>, event: TrainEvent) {
             p.device = Some(start.device.clone());
             p.epochs = start.epochs;
         }
-        TrainEvent::Step {
-            epoch,
-            done,
-            batches,
-            loss,
-            accuracy,
-            images_per_s,
-        } => {
-            p.step = Some(StepProgress {
-                epoch,
-                done,
-                batches,
-                loss,
-                accuracy,
-                images_per_s,
-            });
-        }
+        TrainEvent::Step(step) => p.step = Some(step),
         TrainEvent::Evaluating(epoch) => p.evaluating = Some(epoch),
         TrainEvent::Epoch(record) => {
             p.evaluating = None;

@@ -7,14 +7,12 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 use clap::Args;
 use rayon::prelude::*;
-use reidscope::backend::Backend;
 use reidscope::inspect::actmap::activation_maps;
 use reidscope::io::write_npy_f32;
 use reidscope::output_dir::OutputDir;
 use reidscope::report::actmap_figure::write_actmap_png;
 
-use super::args::{InferenceArgs, ModelArgs};
-use super::extract::{folder_images, write_file_names};
+use super::extract::{FolderArgs, FolderRun, write_file_names};
 use super::progress::image_bar;
 
 /// The maps of all images, in file-name order.
@@ -24,14 +22,8 @@ const NAMES_FILE: &str = "actmaps.files.txt";
 
 #[derive(Args)]
 pub struct ActmapArgs {
-    /// The network (--model and --weights are required).
     #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    inference: InferenceArgs,
-    /// Folder of .jpg/.jpeg/.png images (not recursive), read in file-name order.
-    #[arg(long)]
-    images: PathBuf,
+    folder: FolderArgs,
     /// Output folder: one figure per image (image | map | overlay, <image stem>.png),
     /// actmaps.npy (float32 [N, H, W], the maps scaled to [0, 1]) and actmaps.files.txt (the
     /// file names of its rows).
@@ -41,14 +33,11 @@ pub struct ActmapArgs {
 
 /// Runs `reidscope actmap`.
 pub fn run(args: ActmapArgs) -> Result<()> {
-    args.model.require_weights()?;
-    let preprocess = args.inference.input.preprocess()?;
-    let images = folder_images(&args.images)?;
-    let backend = Backend::select(args.inference.device, args.inference.precision)?;
-    let model = args.model.load(&backend)?;
-    model
-        .architecture()
-        .check_input(preprocess.height, preprocess.width)?;
+    let FolderRun {
+        preprocess,
+        images,
+        model,
+    } = FolderRun::new(&args.folder)?;
     let mut out = OutputDir::open(&args.out)?;
 
     let bar = image_bar(images.len());
@@ -57,7 +46,7 @@ pub fn run(args: ActmapArgs) -> Result<()> {
         &model,
         &images,
         preprocess,
-        args.inference.batch,
+        args.folder.inference.batch,
         &mut |done| bar.set_position(done as u64),
         &cancel,
     )?;

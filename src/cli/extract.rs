@@ -6,41 +6,80 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use reidscope::backend::Backend;
+use reidscope::data::image::Preprocess;
 use reidscope::data::list_images;
 use reidscope::features::{ExtractOptions, extract};
 use reidscope::io::{write_atomic, write_npy_f32};
+use reidscope::models::Model;
 
 use super::args::{InferenceArgs, ModelArgs};
 use super::progress::image_bar;
 
+/// A network run over the images of a folder (`extract`, `actmap`).
 #[derive(Args)]
-pub struct ExtractArgs {
+pub struct FolderArgs {
     /// The network (--model and --weights are required).
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
-    inference: InferenceArgs,
+    pub inference: InferenceArgs,
     /// Folder of .jpg/.jpeg/.png images (not recursive), read in file-name order.
     #[arg(long)]
     images: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    folder: FolderArgs,
     /// Output .npy (float32, [N, D]); the file names of the rows go to <OUT>.files.txt.
     #[arg(long)]
     out: PathBuf,
 }
 
+/// A network and the images of a folder, ready for a command that runs one over the other.
+pub(super) struct FolderRun {
+    /// The network's input size.
+    pub preprocess: Preprocess,
+    /// The folder's images, in file-name order.
+    pub images: Vec<PathBuf>,
+    /// The network, on the chosen device.
+    pub model: Model,
+}
+
+impl FolderRun {
+    /// Checks the arguments, lists the folder's images and loads the network.
+    pub fn new(args: &FolderArgs) -> Result<Self> {
+        args.model.require_weights()?;
+        let inference = &args.inference;
+        let preprocess = inference.input.preprocess()?;
+        let images = folder_images(&args.images)?;
+        let backend = Backend::select(inference.device, inference.precision)?;
+        let model = args.model.load(&backend)?;
+        model
+            .architecture()
+            .check_input(preprocess.height, preprocess.width)?;
+        tracing::info!(device = %backend.description, "{} images", images.len());
+        Ok(FolderRun {
+            preprocess,
+            images,
+            model,
+        })
+    }
+}
+
 /// Runs `reidscope extract`.
 pub fn run(args: ExtractArgs) -> Result<()> {
-    args.model.require_weights()?;
-    let preprocess = args.inference.input.preprocess()?;
-    let images = folder_images(&args.images)?;
-    let backend = Backend::select(args.inference.device, args.inference.precision)?;
-    let model = args.model.load(&backend)?;
-    tracing::info!(device = %backend.description, "extracting {} images", images.len());
+    let FolderRun {
+        preprocess,
+        images,
+        model,
+    } = FolderRun::new(&args.folder)?;
 
     let bar = image_bar(images.len());
     let cancel = AtomicBool::new(false);
     let options = ExtractOptions {
-        batch_size: args.inference.batch,
+        batch_size: args.folder.inference.batch,
         preprocess,
     };
     let result = extract(
@@ -71,7 +110,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
 }
 
 /// The images directly inside `dir`, in file-name order; an error when there are none.
-pub(super) fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
+fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let images =
         list_images(dir).with_context(|| format!("cannot list images in {}", dir.display()))?;
     if images.is_empty() {

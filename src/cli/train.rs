@@ -21,7 +21,7 @@ use reidscope::train::loss_scale::INITIAL as INITIAL_LOSS_SCALE;
 use reidscope::train::optimizer::{OptimizerKind, OptimizerSettings};
 use reidscope::train::schedule::{Schedule, Scheduler};
 use reidscope::train::step::{LossKind, LossSettings, TrainPrecision};
-use reidscope::train::{TrainEvent, TrainSettings, train};
+use reidscope::train::{StepProgress, TrainEvent, TrainSettings, train};
 
 use super::args::{DatasetArgs, InputArgs, ModelArgs};
 
@@ -222,14 +222,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     }
                 );
             }
-            TrainEvent::Step {
+            TrainEvent::Step(StepProgress {
                 epoch,
                 done,
                 batches,
                 loss,
                 accuracy,
                 images_per_s,
-            } => {
+            }) => {
                 if done == 1 {
                     bar = epoch_bar(epoch, epochs, batches);
                 }

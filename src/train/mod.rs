@@ -18,4 +18,6 @@ pub mod step;
 pub mod trainer;
 
 pub use error::TrainError;
-pub use trainer::{TrainEvent, TrainOutcome, TrainSettings, TrainStart, train, training_backend};
+pub use trainer::{
+    StepProgress, TrainEvent, TrainOutcome, TrainSettings, TrainStart, train, training_backend,
+};

@@ -167,26 +167,30 @@ pub struct TrainStart {
     pub classifier_drawn: bool,
 }
 
+/// How far the current epoch has come.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepProgress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Steps done in this epoch.
+    pub done: usize,
+    /// Steps in the epoch.
+    pub batches: usize,
+    /// Mean loss of the epoch so far.
+    pub loss: f64,
+    /// Accuracy of the epoch so far.
+    pub accuracy: f64,
+    /// Images per second of the epoch so far.
+    pub images_per_s: f64,
+}
+
 /// What a run reports as it goes.
 #[derive(Debug)]
 pub enum TrainEvent<'a> {
     /// The run is set up.
     Started(&'a TrainStart),
     /// A step finished.
-    Step {
-        /// 1-based epoch.
-        epoch: usize,
-        /// Steps done in this epoch.
-        done: usize,
-        /// Steps in the epoch.
-        batches: usize,
-        /// Mean loss of the epoch so far.
-        loss: f64,
-        /// Accuracy of the epoch so far.
-        accuracy: f64,
-        /// Images per second of the epoch so far.
-        images_per_s: f64,
-    },
+    Step(StepProgress),
     /// The network is being evaluated after `epoch`.
     Evaluating(usize),
     /// An epoch finished and its checkpoint was written.
@@ -339,14 +343,14 @@ pub fn train(
             let stats = learner.step(&batch, lr, only);
             steps += 1;
             total = add(total, stats);
-            on_event(TrainEvent::Step {
+            on_event(TrainEvent::Step(StepProgress {
                 epoch: number,
                 done: steps,
                 batches: batches.len(),
                 loss: total.loss / steps as f64,
                 accuracy: total.correct as f64 / total.images.max(1) as f64,
                 images_per_s: total.images as f64 / started.elapsed().as_secs_f64(),
-            });
+            }));
             ControlFlow::Continue(())
         })?;
         if stopped.is_some() {

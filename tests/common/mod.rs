@@ -22,6 +22,32 @@ pub fn reidscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .expect("run reidscope")
 }
 
+/// Runs `reidscope COMMAND --model MODEL --weights WEIGHTS --images IMAGES --out OUT --device
+/// cpu` with `extra` (`extract`, `actmap`).
+pub fn run_on_folder(
+    command: &str,
+    (model, weights): (&str, &Path),
+    images: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        command,
+        "--model",
+        model,
+        "--weights",
+        weights.to_str().expect("UTF-8 path"),
+        "--images",
+        images.to_str().expect("UTF-8 path"),
+        "--out",
+        out.to_str().expect("UTF-8 path"),
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    reidscope(&args)
+}
+
 /// Runs `reidscope train --model MODEL --dataset folder --root ROOT --out OUT` with `extra`.
 pub fn train_on_folder(model: &str, root: &Path, out: &Path, extra: &[&str]) -> Output {
     reidscope(&train_on_folder_args(model, root, out, extra))
