@@ -27,6 +27,10 @@ struct Cli {
     /// Let a dataset's list files (a CSV, MSMT17's lists) name images outside its folder.
     #[arg(long, global = true)]
     allow_outside_root: bool,
+    /// Threads of every parallel part (decoding, the CPU backend, distances, the app's image
+    /// workers) [default: all cores]; `bench` takes a list (1,2) and measures each.
+    #[arg(long, global = true, value_delimiter = ',')]
+    threads: Vec<usize>,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +75,23 @@ fn tune_allocator() {
     }
 }
 
+/// Sizes the global thread pool from `--threads` (one number; a list only for `bench`, which
+/// makes a pool per entry).
+fn use_threads(threads: &[usize], bench: bool) -> Result<(), String> {
+    if threads.contains(&0) {
+        return Err("--threads must be at least 1".into());
+    }
+    match threads {
+        [] => Ok(()),
+        [n] => rayon::ThreadPoolBuilder::new()
+            .num_threads(*n)
+            .build_global()
+            .map_err(|e| format!("cannot start {n} threads: {e}")),
+        _ if bench => Ok(()),
+        _ => Err("--threads takes one number (only bench takes a list)".into()),
+    }
+}
+
 fn main() -> ExitCode {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tune_allocator();
@@ -90,6 +111,10 @@ fn main() -> ExitCode {
         .command
         .or_else(|| Cli::parse_from(["reidscope", "gui"]).command)
         .expect("`gui` is a command");
+    if let Err(e) = use_threads(&cli.threads, matches!(command, Command::Bench(_))) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match command {
         Command::Gui(args) => cli::gui::run(*args),
         Command::Extract(args) => cli::extract::run(args),
@@ -99,7 +124,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cli::export::run(args),
         Command::Train(args) => cli::train::run(*args),
         Command::DemoData(args) => cli::demo::run(args),
-        Command::Bench(args) => cli::bench::run(args),
+        Command::Bench(args) => cli::bench::run(args, &cli.threads),
         Command::Devices => cli::devices::run(),
     };
     match result {

@@ -186,15 +186,15 @@ fn f16_on_the_cpu_backend_is_a_clear_error() {
 }
 
 #[test]
-fn bench_prints_one_parseable_line_per_configuration() {
+fn bench_prints_one_parseable_line_per_configuration_and_thread_count() {
     let output = reidscope_line(
-        "bench --model osnet_x0_25 --device cpu --precision f32 --batch 1,2 --seconds 0.2 --height 64 --width 32",
+        "bench --model osnet_x0_25 --device cpu --precision f32 --batch 1,2 --threads 1,2 --seconds 0.2 --height 64 --width 32",
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    for (line, batch) in lines.iter().zip([1, 2]) {
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (line, (threads, batch)) in lines.iter().zip([(1, 1), (1, 2), (2, 1), (2, 2)]) {
         let fields: Vec<(&str, &str)> = line
             .split_whitespace()
             .map(|kv| kv.split_once('=').expect("key=value"))
@@ -202,14 +202,34 @@ fn bench_prints_one_parseable_line_per_configuration() {
         let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             keys,
-            ["model", "device", "precision", "batch", "images_per_s"]
+            [
+                "model",
+                "device",
+                "precision",
+                "batch",
+                "threads",
+                "images_per_s"
+            ]
         );
         assert_eq!(fields[0].1, "osnet_x0_25");
         assert_eq!(fields[1].1, "cpu");
         assert_eq!(fields[3].1, batch.to_string());
-        let rate: f64 = fields[4].1.parse().unwrap();
+        assert_eq!(fields[4].1, threads.to_string(), "the pool measured in");
+        let rate: f64 = fields[5].1.parse().unwrap();
         assert!(rate > 0.0, "{line}");
     }
+}
+
+#[test]
+fn threads_is_one_positive_number_outside_bench() {
+    for (threads, expected) in [("0", "at least 1"), ("1,2", "only bench takes a list")] {
+        let output = reidscope_line(&format!("--threads {threads} devices"));
+        assert!(!output.status.success());
+        let err = stderr(&output);
+        assert!(err.contains(expected), "{err}");
+    }
+    let output = reidscope_line("--threads 1 devices");
+    assert!(output.status.success(), "{}", stderr(&output));
 }
 
 #[test]

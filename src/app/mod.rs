@@ -112,7 +112,8 @@ impl ReidApp {
                 })
                 .collect(),
         ));
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        // As many image workers as the thread pool has threads (`--threads`), up to 8.
+        let workers = rayon::current_num_threads().clamp(1, 8);
         let mut app = ReidApp {
             form: RunForm::from_spec(&options.spec),
             runs: Vec::new(),

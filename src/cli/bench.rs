@@ -63,10 +63,26 @@ pub struct BenchArgs {
     input: InputArgs,
 }
 
-/// Runs `reidscope bench`.
-pub fn run(args: BenchArgs) -> Result<()> {
+/// Runs `reidscope bench`, once per entry of `threads` (each in a pool of that many threads)
+/// when it lists several, else on the global pool.
+pub fn run(args: BenchArgs, threads: &[usize]) -> Result<()> {
+    if threads.len() < 2 {
+        return measure_all(&args);
+    }
+    for &n in threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .with_context(|| format!("cannot start {n} threads"))?;
+        pool.install(|| measure_all(&args))?;
+    }
+    Ok(())
+}
+
+/// The measurements `args` asks for, on the current thread pool.
+fn measure_all(args: &BenchArgs) -> Result<()> {
     if args.metrics {
-        return bench_metrics(&args);
+        return bench_metrics(args);
     }
     let model_name = args
         .model
@@ -74,7 +90,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .context("give --model NAME (or --metrics)")?;
     let preprocess = args.input.preprocess()?;
     if args.train {
-        return bench_train(&args, model_name, preprocess);
+        return bench_train(args, model_name, preprocess);
     }
     for &device in &args.device {
         for &precision in &args.precision {
@@ -83,8 +99,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             for &batch in &args.batch {
                 let rate = measure_throughput(&model, preprocess, batch, args.seconds)?;
                 println!(
-                    "model={} device={} precision={} batch={} images_per_s={:.2}",
-                    model_name, backend.kind, precision, batch, rate
+                    "model={} device={} precision={} batch={} threads={} images_per_s={:.2}",
+                    model_name,
+                    backend.kind,
+                    precision,
+                    batch,
+                    rayon::current_num_threads(),
+                    rate
                 );
             }
         }
@@ -137,8 +158,9 @@ fn bench_train(args: &BenchArgs, name: ModelName, preprocess: Preprocess) -> Res
             for &batch in &args.batch {
                 let rate = measure_training(args, name, &backend, loss_scale, preprocess, batch)?;
                 println!(
-                    "model={name} device={} precision={precision} batch={batch} train_images_per_s={rate:.2}",
-                    backend.kind
+                    "model={name} device={} precision={precision} batch={batch} threads={} train_images_per_s={rate:.2}",
+                    backend.kind,
+                    rayon::current_num_threads()
                 );
             }
         }
@@ -244,8 +266,9 @@ fn bench_metrics(args: &BenchArgs) -> Result<()> {
     )?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
-        "metrics device={} queries={} gallery={} dim={} metric={} rerank={} protocol={} mAP={:.4} seconds={:.3}",
+        "metrics device={} threads={} queries={} gallery={} dim={} metric={} rerank={} protocol={} mAP={:.4} seconds={:.3}",
         scores.device,
+        rayon::current_num_threads(),
         args.queries,
         args.gallery,
         args.dim,
