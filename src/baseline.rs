@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use rayon::prelude::*;
-
-use crate::data::image::{ImageError, Preprocess, decode_rgb};
+use crate::data::image::{Preprocess, load_each};
 use crate::features::Extraction;
 
 /// Histogram bins per channel.
@@ -38,30 +36,19 @@ pub fn extract_histograms(paths: &[PathBuf]) -> Extraction {
         height: 128,
         width: 64,
     };
-    let results: Vec<Result<Vec<f32>, ImageError>> = paths
-        .par_iter()
-        .map(|path| {
-            let rgb = decode_rgb(path)?;
-            let resized = size.resize(&rgb).map_err(|reason| ImageError {
-                path: path.clone(),
-                reason,
-            })?;
-            Ok(color_histogram(&resized, size.width as usize))
-        })
-        .collect();
+    let (loaded, skipped) = load_each(paths, |path| {
+        let resized = size.load_resized(path)?;
+        Ok(color_histogram(&resized, size.width as usize))
+    });
     let mut out = Extraction {
         dim: HISTOGRAM_DIM,
         complete: true,
+        skipped,
         ..Extraction::default()
     };
-    for (path, result) in paths.iter().zip(results) {
-        match result {
-            Ok(feature) => {
-                out.features.extend(feature);
-                out.kept.push(path.clone());
-            }
-            Err(e) => out.skipped.push(e),
-        }
+    for (path, feature) in loaded {
+        out.features.extend(feature);
+        out.kept.push(path);
     }
     out
 }

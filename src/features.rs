@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use crate::cache::{CacheEntry, Chunk};
-use crate::data::image::{ImageError, Preprocess};
+use crate::data::image::{ImageError, Preprocess, load_each};
 use crate::eval::distance::row_fault;
 use crate::models::{Model, ModelError};
 use crate::prefetch::prefetch;
@@ -57,23 +55,15 @@ struct Batch {
 }
 
 fn prepare_batch(paths: &[PathBuf], preprocess: Preprocess) -> Batch {
-    let loaded: Vec<(PathBuf, Result<Vec<f32>, ImageError>)> = paths
-        .par_iter()
-        .map(|p| (p.clone(), preprocess.load(p)))
-        .collect();
+    let (loaded, skipped) = load_each(paths, |p| preprocess.load(p));
     let mut batch = Batch {
-        paths: Vec::with_capacity(paths.len()),
-        values: Vec::with_capacity(paths.len() * preprocess.len()),
-        skipped: Vec::new(),
+        paths: Vec::with_capacity(loaded.len()),
+        values: Vec::with_capacity(loaded.len() * preprocess.len()),
+        skipped,
     };
-    for (path, result) in loaded {
-        match result {
-            Ok(values) => {
-                batch.paths.push(path);
-                batch.values.extend_from_slice(&values);
-            }
-            Err(e) => batch.skipped.push(e),
-        }
+    for (path, values) in loaded {
+        batch.paths.push(path);
+        batch.values.extend_from_slice(&values);
     }
     batch
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::backend::Precision;
+use crate::data::{Dataset, Sample};
 use crate::eval::{Metric, QueryOrder};
 use crate::inspect::projection::Projection;
 use crate::run::RunSpec;
@@ -103,6 +104,17 @@ pub enum SplitTab {
     Gallery,
     /// Training images.
     Train,
+}
+
+impl SplitTab {
+    /// The split's samples in `dataset`.
+    pub fn samples(self, dataset: &Dataset) -> &[Sample] {
+        match self {
+            SplitTab::Query => &dataset.split.query,
+            SplitTab::Gallery => &dataset.split.gallery,
+            SplitTab::Train => &dataset.split.train,
+        }
+    }
 }
 
 /// What the app is asked to do.

@@ -22,15 +22,6 @@ fn tab_name(tab: SplitTab) -> &'static str {
     }
 }
 
-/// The samples of a split.
-fn split_samples(tab: SplitTab, dataset: &Dataset) -> &[Sample] {
-    match tab {
-        SplitTab::Query => &dataset.split.query,
-        SplitTab::Gallery => &dataset.split.gallery,
-        SplitTab::Train => &dataset.split.train,
-    }
-}
-
 /// What the filters select, and their counts.
 struct Filtered {
     key: (u64, SplitTab, String, String, String),
@@ -86,7 +77,7 @@ impl Browser {
         if self.filtered.as_ref().is_none_or(|f| f.key != key) {
             let pid: Option<i64> = key.2.parse().ok();
             let camera: Option<i64> = key.3.parse::<i64>().ok().map(|c| c - 1);
-            let samples = split_samples(self.split, dataset);
+            let samples = self.split.samples(dataset);
             let indices: Vec<usize> = (0..samples.len())
                 .filter(|&i| {
                     let s = &samples[i];
@@ -127,7 +118,7 @@ impl Browser {
     ) {
         ui.horizontal(|ui| {
             for tab in [SplitTab::Query, SplitTab::Gallery, SplitTab::Train] {
-                let label = format!("{} ({})", tab_name(tab), split_samples(tab, dataset).len());
+                let label = format!("{} ({})", tab_name(tab), tab.samples(dataset).len());
                 if ui.selectable_label(self.split == tab, label).clicked() && self.split != tab {
                     self.split = tab;
                     self.selected = None;
@@ -160,7 +151,7 @@ impl Browser {
             cameras.join(", ")
         ));
         let indices = filtered.indices.clone();
-        let samples = split_samples(split, dataset);
+        let samples = split.samples(dataset);
         if let Some(selected) = self.selected.filter(|&i| i < samples.len()) {
             egui::Panel::right("browser detail")
                 .default_size(300.0)

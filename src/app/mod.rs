@@ -263,11 +263,7 @@ impl ReidApp {
                 let Some((_, dataset)) = &self.dataset else {
                     return;
                 };
-                let samples = match split {
-                    SplitTab::Query => &dataset.split.query,
-                    SplitTab::Gallery => &dataset.split.gallery,
-                    SplitTab::Train => &dataset.split.train,
-                };
+                let samples = split.samples(dataset);
                 if let Some(index) = samples.iter().position(|s| s.path == path) {
                     let pid = samples[index].pid.to_string();
                     self.apply(

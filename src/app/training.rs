@@ -106,21 +106,22 @@ impl Training {
 
     /// True until it has ended.
     pub fn running(&self) -> bool {
-        self.snapshot().finished.is_none()
+        self.progress().finished.is_none()
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, TrainProgress> {
+        self.progress.lock().expect("training progress poisoned")
     }
 
     /// What it has reported so far.
     pub fn snapshot(&self) -> TrainProgress {
-        self.progress
-            .lock()
-            .expect("training progress poisoned")
-            .clone()
+        self.progress().clone()
     }
 
     /// Epochs evaluated since the last call.
     pub fn new_evaluations(&mut self) -> Vec<usize> {
         let evaluated: Vec<usize> = self
-            .snapshot()
+            .progress()
             .history
             .iter()
             .filter(|r| r.evaluation.is_some())

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use image::RgbImage;
+use rayon::prelude::*;
 
 use crate::data::decode_budget::{DECODE_BUDGET, DECODE_BYTES_PER_PIXEL, Reservation};
 use crate::data::jpeg::{decode_jpeg, jpeg_dimensions};
@@ -85,16 +86,16 @@ impl Preprocess {
 
     /// Decodes `path` and preprocesses it into CHW f32 values.
     pub fn load(&self, path: &Path) -> Result<Vec<f32>, ImageError> {
+        Ok(normalise_rgb8(&self.load_resized(path)?))
+    }
+
+    /// Decodes `path` and resizes it to H×W, as interleaved RGB bytes.
+    pub fn load_resized(&self, path: &Path) -> Result<Vec<u8>, ImageError> {
         let rgb = decode_rgb(path)?;
-        self.apply(&rgb).map_err(|reason| ImageError {
+        self.resize(&rgb).map_err(|reason| ImageError {
             path: path.to_path_buf(),
             reason,
         })
-    }
-
-    /// Resizes and normalises a decoded RGB image into CHW f32 values.
-    pub fn apply(&self, rgb: &RgbImage) -> Result<Vec<f32>, String> {
-        Ok(normalise_rgb8(&self.resize(rgb)?))
     }
 
     /// Bilinear resize to H×W exactly as Pillow does it, as interleaved RGB bytes.
@@ -111,6 +112,24 @@ impl Preprocess {
             self.height as usize,
         ))
     }
+}
+
+/// Loads every path with `load` in parallel: what loaded, with its path, in input order, and
+/// what could not be read.
+pub fn load_each<T: Send>(
+    paths: &[PathBuf],
+    load: impl Fn(&Path) -> Result<T, ImageError> + Sync,
+) -> (Vec<(PathBuf, T)>, Vec<ImageError>) {
+    let results: Vec<Result<T, ImageError>> = paths.par_iter().map(|p| load(p)).collect();
+    let mut loaded = Vec::with_capacity(paths.len());
+    let mut failed = Vec::new();
+    for (path, result) in paths.iter().zip(results) {
+        match result {
+            Ok(value) => loaded.push((path.clone(), value)),
+            Err(e) => failed.push(e),
+        }
+    }
+    (loaded, failed)
 }
 
 /// Interleaved RGB bytes → CHW values scaled to [0, 1] and normalised with the ImageNet mean

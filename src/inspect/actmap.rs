@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::RgbImage;
-use rayon::prelude::*;
 
-use crate::data::image::{ImageError, Preprocess, decode_rgb, normalise_rgb8};
+use crate::data::image::{ImageError, Preprocess, load_each, normalise_rgb8};
 use crate::models::{Model, ModelError};
 use crate::report::palette::jet;
 
@@ -81,20 +80,10 @@ pub fn activation_maps(
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let loaded: Vec<_> = chunk
-            .par_iter()
-            .map(|path| load_resized(path, preprocess))
-            .collect();
-        let mut images = Vec::with_capacity(chunk.len());
-        for (path, result) in chunk.iter().zip(loaded) {
-            match result {
-                Ok(image) => {
-                    out.kept.push(path.clone());
-                    images.push(image);
-                }
-                Err(e) => out.skipped.push(e),
-            }
-        }
+        let (loaded, skipped) = load_each(chunk, |path| load_image(path, preprocess));
+        out.skipped.extend(skipped);
+        let (kept, images): (Vec<_>, Vec<_>) = loaded.into_iter().unzip();
+        out.kept.extend(kept);
         out.maps.extend(maps_of_images(model, images)?);
         on_progress(out.kept.len() + out.skipped.len());
     }
@@ -102,15 +91,12 @@ pub fn activation_maps(
 }
 
 /// Decodes `path` and resizes it to the network's input, as extraction does.
-fn load_resized(path: &Path, preprocess: Preprocess) -> Result<RgbImage, ImageError> {
-    let error = |reason: String| ImageError {
+fn load_image(path: &Path, preprocess: Preprocess) -> Result<RgbImage, ImageError> {
+    let bytes = preprocess.load_resized(path)?;
+    RgbImage::from_raw(preprocess.width, preprocess.height, bytes).ok_or_else(|| ImageError {
         path: path.to_path_buf(),
-        reason,
-    };
-    let rgb = decode_rgb(path)?;
-    let bytes = preprocess.resize(&rgb).map_err(error)?;
-    RgbImage::from_raw(preprocess.width, preprocess.height, bytes)
-        .ok_or_else(|| error("resized image has the wrong size".into()))
+        reason: "resized image has the wrong size".into(),
+    })
 }
 
 /// The activation maps of images already at the network's input size (all the same size).

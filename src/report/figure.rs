@@ -4,7 +4,7 @@ use std::path::Path;
 
 use image::RgbImage;
 
-use crate::data::image::{Preprocess, decode_rgb};
+use crate::data::image::Preprocess;
 
 /// Thumbnail size in figures (Market-1501 crops are 64×128).
 pub const THUMB_W: u32 = 64;
@@ -17,9 +17,8 @@ pub fn thumbnail(path: &Path) -> RgbImage {
         height: THUMB_H,
         width: THUMB_W,
     };
-    decode_rgb(path)
+    size.load_resized(path)
         .ok()
-        .and_then(|rgb| size.resize(&rgb).ok())
         .and_then(|bytes| RgbImage::from_raw(THUMB_W, THUMB_H, bytes))
         .unwrap_or_else(|| RgbImage::from_pixel(THUMB_W, THUMB_H, image::Rgb([128, 128, 128])))
 }

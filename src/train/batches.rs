@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 
 use super::augment::{Augment, RgbImage, augment};
-use crate::data::image::{ImageError, Preprocess, decode_rgb};
+use crate::data::image::{ImageError, Preprocess};
 use crate::prefetch::prefetch;
 
 /// One training batch.
@@ -54,11 +54,7 @@ impl TrainImages {
             .enumerate()
             .map(|(position, &index)| {
                 let path = &self.paths[index];
-                let rgb = decode_rgb(path)?;
-                let pixels = self.size.resize(&rgb).map_err(|reason| ImageError {
-                    path: path.clone(),
-                    reason,
-                })?;
+                let pixels = self.size.load_resized(path)?;
                 let stream = [self.seed, epoch as u64, number as u64, position as u64]
                     .iter()
                     .fold(0xcbf2_9ce4_8422_2325u64, |h, &v| {
