@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::models::cpu_kernels::Activation;
+use crate::models::Activation;
 use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear, Mode};
 use crate::models::ops;
 

@@ -1,5 +1,6 @@
 //! The inference form of the layers: convolutions and linear layers with their eval-mode
-//! BatchNorm folded in, and instance norm — routed to the CPU kernels where they fit.
+//! BatchNorm folded in, and instance norm. Their values stay on the host, where the CPU executor
+//! ([`crate::models::cpu_executor`]) reads them; other devices also get a copy for Burn's ops.
 //!
 //! Eval-mode BatchNorm is an affine map per channel, so it is folded into the preceding
 //! convolution or linear layer (in f64 on the host), which is exact up to rounding. The
@@ -15,16 +16,18 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use crate::backend::{Backend, Precision};
+use crate::backend::{Backend, BackendKind, Precision};
 use crate::models::batch_norm::{BatchNormValues, EPSILON};
 use crate::models::conv_spec::ConvSpec;
-use crate::models::cpu_kernels::{Activation, DenseConv, Planes};
+use crate::models::Activation;
 use crate::models::ops::activate;
 
 /// Where folded layers live and in what precision their parameters are rounded.
 #[derive(Debug, Clone)]
 pub struct FoldTarget {
-    device: Device,
+    /// The Burn device the layers run on; `None` for the CPU, where the executor runs them
+    /// from their host values.
+    device: Option<Device>,
     round_to_f16: bool,
 }
 
@@ -32,31 +35,30 @@ impl FoldTarget {
     /// Folded layers for inference on `backend`.
     pub fn new(backend: &Backend) -> Self {
         Self {
-            device: backend.device.clone(),
+            device: (backend.kind != BackendKind::Flex).then(|| backend.device.clone()),
             round_to_f16: backend.precision == Precision::F16,
         }
     }
 
-    /// A parameter tensor: f32, holding values representable in the model precision.
-    fn upload<const D: usize>(&self, mut values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    /// The device parameters are uploaded to, if any.
+    fn device(&self) -> Option<&Device> {
+        self.device.as_ref()
+    }
+
+    /// `values` rounded to the model precision (kept as f32).
+    fn rounded(&self, mut values: Vec<f32>) -> Vec<f32> {
         if self.round_to_f16 {
             values
                 .iter_mut()
                 .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
         }
-        Tensor::from_data(TensorData::new(values, shape), (&self.device, DType::F32))
+        values
     }
 }
 
-/// A parameter tensor's values on the host, as f32.
-fn host_values<const D: usize>(tensor: &Tensor<D>) -> Result<Vec<f32>, String> {
-    tensor
-        .clone()
-        .cast(DType::F32)
-        .try_into_data()
-        .map_err(|e| format!("{e:?}"))?
-        .try_into_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))
+/// An f32 parameter tensor on `device`.
+fn upload<const D: usize>(device: &Device, values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), (device, DType::F32))
 }
 
 /// A folded convolution's values and geometry, as an exporter writes them.
@@ -123,49 +125,25 @@ fn fold_bn(
 }
 
 /// A 2-D convolution with an optional bias (where a BatchNorm was folded in).
+///
+/// Its values stay on the host, where the CPU executor reads them; for another device they
+/// are also uploaded there for Burn's convolution.
 #[derive(Debug, Clone)]
 pub struct Conv {
+    weight: Vec<f32>,
+    /// The bias; zeros for a convolution that has none.
+    bias: Vec<f32>,
+    has_bias: bool,
+    spec: ConvSpec,
+    device: Option<DeviceConv>,
+}
+
+/// A folded convolution's parameters on a Burn device.
+#[derive(Debug, Clone)]
+struct DeviceConv {
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
-    options: ConvOptions<2>,
-    /// The same convolution for a CPU kernel, where one fits it.
-    cpu_kernel: Option<CpuConv>,
 }
-
-/// Convolutions with their own CPU kernel in [`Planes`].
-#[derive(Debug, Clone)]
-enum CpuConv {
-    /// A depthwise 3×3 convolution (stride 1 or 2): nine taps per channel, the bias, the stride.
-    Depthwise(Vec<f32>, Vec<f32>, usize),
-    /// A dense convolution over few input channels.
-    Dense(DenseConv),
-}
-
-impl CpuConv {
-    /// The kernel for `spec` with `weight` and `bias`, if one fits it.
-    fn for_spec(spec: &ConvSpec, weight: &[f32], bias: Option<&[f32]>) -> Option<Self> {
-        let bias = bias.map_or_else(|| vec![0.0; spec.out_channels], <[f32]>::to_vec);
-        if spec.is_depthwise_3x3() {
-            Some(Self::Depthwise(weight.to_vec(), bias, spec.stride))
-        } else if spec.groups == 1
-            && spec.kernel > 1
-            && spec.in_channels * spec.kernel * spec.kernel <= DENSE_HOST_DEPTH
-        {
-            Some(Self::Dense(DenseConv {
-                weight: weight.to_vec(),
-                bias,
-                kernel: spec.kernel,
-                stride: spec.stride,
-                padding: spec.padding(),
-            }))
-        } else {
-            None
-        }
-    }
-}
-
-/// Largest `in_channels · kernel²` convolved by the CPU im2col kernel (stems: 3 · 7² = 147).
-const DENSE_HOST_DEPTH: usize = 256;
 
 impl Conv {
     /// The convolution `spec` with PyTorch-layout `weight`, an optional `bias`, and an optional
@@ -184,45 +162,61 @@ impl Conv {
             }
             None => (weight.to_vec(), bias.map(<[f32]>::to_vec)),
         };
-        Self {
-            cpu_kernel: CpuConv::for_spec(spec, &weight, bias.as_deref()),
-            weight: target.upload(weight, spec.weight_shape()),
-            bias: bias.map(|b| target.upload(b, [spec.out_channels])),
-            options: spec.options(),
+        let has_bias = bias.is_some();
+        let weight = target.rounded(weight);
+        let bias = target.rounded(bias.unwrap_or_else(|| vec![0.0; spec.out_channels]));
+        let mut conv = Self {
+            weight,
+            bias,
+            has_bias,
+            spec: *spec,
+            device: None,
+        };
+        conv.device = target.device().map(|device| conv.upload(device));
+        conv
+    }
+
+    /// The parameters on `device`.
+    fn upload(&self, device: &Device) -> DeviceConv {
+        DeviceConv {
+            weight: upload(device, self.weight.clone(), self.spec.weight_shape()),
+            bias: self
+                .has_bias
+                .then(|| upload(device, self.bias.clone(), [self.spec.out_channels])),
         }
     }
 
     /// The convolution's folded values and geometry.
-    pub fn parts(&self) -> Result<ConvParts, String> {
-        Ok(ConvParts {
-            weight: host_values(&self.weight)?,
-            weight_shape: self.weight.dims(),
-            bias: self.bias.as_ref().map(host_values).transpose()?,
-            options: self.options.clone(),
-        })
+    pub fn parts(&self) -> ConvParts {
+        ConvParts {
+            weight: self.weight.clone(),
+            weight_shape: self.spec.weight_shape(),
+            bias: self.has_bias.then(|| self.bias.clone()),
+            options: self.spec.options(),
+        }
     }
 
-    /// Applies the convolution, then `act`.
-    pub fn forward(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
-        if let Some(kernel) = &self.cpu_kernel
-            && Planes::apply_to(&x)
-        {
-            let planes = Planes::take(x);
-            return match kernel {
-                CpuConv::Depthwise(taps, bias, stride) => {
-                    planes.depthwise_3x3(taps, bias, *stride, act)
-                }
-                CpuConv::Dense(conv) => planes.dense_conv(conv, act),
-            };
+    /// The convolution for the CPU kernels.
+    pub fn kernel(&self) -> reidscope_kernels::Conv<'_> {
+        reidscope_kernels::Conv {
+            weight: &self.weight,
+            bias: &self.bias,
+            in_channels: self.spec.in_channels,
+            kernel: self.spec.kernel,
+            stride: self.spec.stride,
+            padding: self.spec.padding(),
+            groups: self.spec.groups,
         }
+    }
+
+    /// Applies the convolution with Burn, then `act`.
+    pub fn forward(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
+        let DeviceConv { weight, bias } = match &self.device {
+            Some(on_device) => on_device.clone(),
+            None => self.upload(&x.device()),
+        };
         let dtype = x.dtype();
-        let y = conv2d(
-            x.cast(DType::F32),
-            self.weight.clone(),
-            self.bias.clone(),
-            self.options.clone(),
-        )
-        .cast(dtype);
+        let y = conv2d(x.cast(DType::F32), weight, bias, self.spec.options()).cast(dtype);
         activate(y, act)
     }
 }
@@ -230,44 +224,53 @@ impl Conv {
 /// Affine instance normalisation.
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
-    gamma: Tensor<3>,
-    beta: Tensor<3>,
-    /// `gamma` and `beta` for the CPU kernel.
-    cpu_affine: (Vec<f32>, Vec<f32>),
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    /// `gamma` and `beta` as `[1, c, 1]` on the target device, if it is not the CPU.
+    device: Option<(Tensor<3>, Tensor<3>)>,
 }
 
 impl InstanceNorm {
     /// The norm with scale `gamma` and shift `beta`.
     pub fn new(gamma: Vec<f32>, beta: Vec<f32>, target: &FoldTarget) -> Self {
+        let (gamma, beta) = (target.rounded(gamma), target.rounded(beta));
         let channels = gamma.len();
+        let device = target.device().map(|device| {
+            (
+                upload(device, gamma.clone(), [1, channels, 1]),
+                upload(device, beta.clone(), [1, channels, 1]),
+            )
+        });
         Self {
-            gamma: target.upload(gamma.clone(), [1, channels, 1]),
-            beta: target.upload(beta.clone(), [1, channels, 1]),
-            cpu_affine: (gamma, beta),
+            gamma,
+            beta,
+            device,
         }
     }
 
     /// The per-channel scale and shift.
     pub fn affine(&self) -> (&[f32], &[f32]) {
-        (&self.cpu_affine.0, &self.cpu_affine.1)
+        (&self.gamma, &self.beta)
     }
 
-    /// Normalises each channel of each sample over its spatial positions, then applies `act`.
+    /// Normalises each channel of each sample over its spatial positions with Burn, then
+    /// applies `act`.
     pub fn forward(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
-        if Planes::apply_to(&x) {
-            let (gamma, beta) = &self.cpu_affine;
-            return Planes::take(x).instance_norm(gamma, beta, EPSILON, act);
-        }
         let dtype = x.dtype();
         let [n, c, h, w] = x.dims();
+        let (gamma, beta) = self.device.clone().unwrap_or_else(|| {
+            let device = x.device();
+            (
+                upload(&device, self.gamma.clone(), [1, c, 1]),
+                upload(&device, self.beta.clone(), [1, c, 1]),
+            )
+        });
         let x = x.cast(DType::F32).reshape([n, c, h * w]);
         let mean = x.clone().mean_dim(2);
         let centered = x - mean;
         let var = centered.clone().square().mean_dim(2);
         let normed = centered / (var + EPSILON).sqrt();
-        let y = (normed * self.gamma.clone() + self.beta.clone())
-            .reshape([n, c, h, w])
-            .cast(dtype);
+        let y = (normed * gamma + beta).reshape([n, c, h, w]).cast(dtype);
         activate(y, act)
     }
 }
@@ -275,8 +278,10 @@ impl InstanceNorm {
 /// A fully connected layer `y = x W + b` (weights stored as `[in, out]`).
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor<2>,
-    bias: Tensor<1>,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    /// `weight` and `bias` on the target device, if it is not the CPU.
+    device: Option<(Tensor<2>, Tensor<1>)>,
 }
 
 impl Linear {
@@ -300,29 +305,45 @@ impl Linear {
                 transposed[i * outputs + o] = weight[o * inputs + i];
             }
         }
+        let (weight, bias) = (target.rounded(transposed), target.rounded(bias));
+        let device = target.device().map(|device| {
+            (
+                upload(device, weight.clone(), [inputs, outputs]),
+                upload(device, bias.clone(), [outputs]),
+            )
+        });
         Self {
-            weight: target.upload(transposed, [inputs, outputs]),
-            bias: target.upload(bias, [outputs]),
+            weight,
+            bias,
+            device,
         }
     }
 
     /// The layer's folded values, as an exporter writes them.
-    pub fn parts(&self) -> Result<LinearParts, String> {
-        Ok(LinearParts {
-            weight: host_values(&self.weight)?,
-            weight_shape: self.weight.dims(),
-            bias: host_values(&self.bias)?,
-        })
+    pub fn parts(&self) -> LinearParts {
+        LinearParts {
+            weight: self.weight.clone(),
+            weight_shape: [self.weight.len() / self.bias.len().max(1), self.bias.len()],
+            bias: self.bias.clone(),
+        }
     }
 
-    /// Applies the layer to `[n, in]` rows.
+    /// The `[in, out]` weights and the bias.
+    pub fn values(&self) -> (&[f32], &[f32]) {
+        (&self.weight, &self.bias)
+    }
+
+    /// Applies the layer to `[n, in]` rows with Burn.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let dtype = x.dtype();
-        burn::tensor::module::linear(
-            x.cast(DType::F32),
-            self.weight.clone(),
-            Some(self.bias.clone()),
-        )
-        .cast(dtype)
+        let (weight, bias) = self.device.clone().unwrap_or_else(|| {
+            let device = x.device();
+            let [inputs, outputs] = self.parts().weight_shape;
+            (
+                upload(&device, self.weight.clone(), [inputs, outputs]),
+                upload(&device, self.bias.clone(), [outputs]),
+            )
+        });
+        burn::tensor::module::linear(x.cast(DType::F32), weight, Some(bias)).cast(dtype)
     }
 }

@@ -17,7 +17,7 @@ use burn::tensor::{DType, Tensor};
 
 use crate::models::batch_norm::BatchNorm;
 use crate::models::conv_spec::ConvSpec;
-use crate::models::cpu_kernels::Activation;
+use crate::models::Activation;
 use crate::models::folded;
 use crate::models::ops::activate;
 

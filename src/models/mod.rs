@@ -8,7 +8,7 @@ pub mod checkpoint;
 pub(crate) mod checkpoint_file;
 pub mod checkpoint_writer;
 mod conv_spec;
-pub(crate) mod cpu_kernels;
+pub(crate) mod cpu_executor;
 mod error;
 pub(crate) mod flow;
 pub(crate) mod folded;
@@ -25,13 +25,16 @@ mod stored_tensor;
 mod trainable;
 pub mod weights;
 
+pub(crate) use reidscope_kernels::Activation;
+
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendKind};
 use checkpoint::Checkpoint;
 pub use error::ModelError;
+use flow::Eager;
 use folded::FoldTarget;
 pub use layers::Mode;
 pub use name::ModelName;
@@ -143,7 +146,11 @@ impl Model {
     /// Eval-mode features of a normalised batch `[n, 3, h, w]` given as row-major f32 values;
     /// returns `n` rows of [`ModelName::feature_dim`] values.
     pub fn features(&self, batch: Vec<f32>, shape: [usize; 4]) -> Result<Vec<f32>, ModelError> {
-        self.eval_pass(batch, shape, |input| {
+        self.check_input(shape)?;
+        if self.backend.kind == BackendKind::Flex {
+            return Ok(cpu_executor::features(&self.network, &batch, shape));
+        }
+        self.device_pass(batch, shape, |input| {
             self.network.forward(input, Mode::Eval)
         })
     }
@@ -155,31 +162,37 @@ impl Model {
         batch: Vec<f32>,
         shape: [usize; 4],
     ) -> Result<(Vec<f32>, [usize; 4]), ModelError> {
+        self.check_input(shape)?;
+        if self.backend.kind == BackendKind::Flex {
+            return Ok(cpu_executor::feature_maps(&self.network, &batch, shape));
+        }
         let mut map_shape = [0; 4];
-        let values = self.eval_pass(batch, shape, |input| {
-            let map = self.network.feature_map(input, Mode::Eval);
+        let values = self.device_pass(batch, shape, |input| {
+            let map = self.network.feature_map(&mut Eager { mode: Mode::Eval }, input);
             map_shape = map.dims();
             map
         })?;
         Ok((values, map_shape))
     }
 
-    /// Runs `pass` on the batch as a tensor on the model's device and reads its output back.
-    fn eval_pass<const D: usize>(
+    /// Checks a batch of `shape` leaves the network a feature map.
+    fn check_input(&self, shape: [usize; 4]) -> Result<(), ModelError> {
+        let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.architecture.check_input(side(shape[2]), side(shape[3]))
+    }
+
+    /// Runs `pass` on the batch as a tensor on the model's (non-CPU) device and reads its
+    /// output back.
+    fn device_pass<const D: usize>(
         &self,
         batch: Vec<f32>,
         shape: [usize; 4],
         pass: impl FnOnce(Tensor<4>) -> Tensor<D> + Send,
     ) -> Result<Vec<f32>, ModelError> {
-        let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        self.architecture
-            .check_input(side(shape[2]), side(shape[3]))?;
         let device = &self.backend.device;
         let dtype = self.backend.precision.dtype();
         let input: Tensor<4> = Tensor::from_data(TensorData::new(batch, shape), (device, dtype));
-        // On a worker of the thread pool, so the backend's parallel loops start without a
-        // hand-off from the calling thread for every layer.
-        let output = rayon::scope(|_| pass(input));
+        let output = pass(input);
         let data = output
             .try_into_data()
             .map_err(|e| ModelError::Device(format!("{e:?}")))?;

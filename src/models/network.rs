@@ -131,9 +131,9 @@ impl Network {
         self.flow(&mut Eager { mode }, x)
     }
 
-    /// The feature map `[n, c, h', w']` before global pooling (Torchreid's `featuremaps`).
-    pub fn feature_map(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let f = &mut Eager { mode };
+    /// The feature map `[n, c, h', w']` before global pooling (Torchreid's `featuremaps`), as
+    /// `f`'s operations.
+    pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         match self {
             Network::OsNet(net) => net.feature_map(f, x),
             Network::ResNet(net) => net.feature_map(f, x),

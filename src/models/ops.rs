@@ -1,12 +1,11 @@
-//! Activations and pooling shared by both forms of the networks: Burn's ops, or the CPU
-//! kernels for plain (non-autodiff) f32 tensors on the CPU backend.
+//! Activations and pooling on Burn tensors, shared by both forms of the networks.
 
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{DType, Tensor};
 
-use crate::models::cpu_kernels::{Activation, Planes};
+use crate::models::Activation;
 
 /// `act` through Burn's ops.
 pub fn activate(x: Tensor<4>, act: Activation) -> Tensor<4> {
@@ -34,9 +33,6 @@ pub fn sigmoid(x: Tensor<2>) -> Tensor<2> {
 
 /// 3×3 max pooling, stride 2, padding 1 (the ResNet/OSNet stem).
 pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
-    if Planes::apply_to(&x) {
-        return Planes::take(x).max_pool_3x3_s2();
-    }
     max_pool2d(
         x,
         MaxPoolOptions::new([3, 3])
@@ -47,9 +43,6 @@ pub fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
 
 /// 2×2 average pooling, stride 2.
 pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
-    if Planes::apply_to(&x) {
-        return Planes::take(x).avg_pool_2x2();
-    }
     avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
 }
 

@@ -4,7 +4,7 @@
 use burn::module::Module;
 
 use crate::models::conv_spec::ConvSpec;
-use crate::models::cpu_kernels::Activation;
+use crate::models::Activation;
 use crate::models::error::ModelError;
 use crate::models::flow::Flow;
 use crate::models::layers::ConvBn;

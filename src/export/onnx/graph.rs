@@ -3,7 +3,7 @@
 //! the inference engine runs it), each weight an initializer.
 
 use crate::models::batch_norm::EPSILON;
-use crate::models::cpu_kernels::Activation;
+use crate::models::Activation;
 use crate::models::flow::Flow;
 use crate::models::folded;
 use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear};
@@ -109,7 +109,7 @@ impl GraphRecorder {
     }
 
     fn conv_node(&mut self, layer: Option<&folded::Conv>, x: String) -> String {
-        let Some(parts) = self.read("a convolution", layer, folded::Conv::parts) else {
+        let Some(parts) = self.read("a convolution", layer, |conv| Ok(conv.parts())) else {
             return x;
         };
         let [_, _, kh, kw] = parts.weight_shape;
@@ -130,7 +130,7 @@ impl GraphRecorder {
     }
 
     fn gemm(&mut self, layer: &Linear, x: String) -> String {
-        let Some(parts) = self.read("a linear layer", layer.folded(), folded::Linear::parts) else {
+        let Some(parts) = self.read("a linear layer", layer.folded(), |linear| Ok(linear.parts())) else {
             return x;
         };
         let inputs = vec![

@@ -1,0 +1,338 @@
+//! Convolutions: a GEMM per image for 1×1 convolutions, im2col tiles and a GEMM for the rest,
+//! and a direct kernel for depthwise 3×3 convolutions.
+
+use std::ops::Range;
+
+use crate::simd::simd;
+use crate::tasks::{SharedOutput, for_each};
+use crate::{Activation, Shape, Threads};
+
+/// A convolution's weights and geometry.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv<'a> {
+    /// PyTorch's `[out, in / groups, k, k]` weight, row-major.
+    pub weight: &'a [f32],
+    /// One bias per output channel.
+    pub bias: &'a [f32],
+    /// Input channels.
+    pub in_channels: usize,
+    /// Kernel height and width.
+    pub kernel: usize,
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+/// Floats of an im2col tile (512 KiB): the tile and the weights' block stay in cache.
+const TILE_FLOATS: usize = 1 << 17;
+/// Floats of the output block a GEMM task writes before its bias and activation are applied.
+const OUTPUT_FLOATS: usize = 1 << 16;
+/// Fewest and most output positions per GEMM task.
+const COLUMNS: Range<usize> = 64..1024;
+/// Depthwise channel planes per task (they share one padded scratch plane).
+const PLANES_PER_TASK: usize = 8;
+
+impl Conv<'_> {
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The output shape for an input of `shape`.
+    pub fn output_shape(&self, shape: Shape) -> Shape {
+        let [n, _, h, w] = shape;
+        let side = |s: usize| (s + 2 * self.padding).saturating_sub(self.kernel) / self.stride + 1;
+        [n, self.out_channels(), side(h), side(w)]
+    }
+
+    /// Convolves `x` (`shape`) into `out` (`output_shape(shape)`), adds the bias and applies
+    /// `act`.
+    pub fn run(&self, x: &[f32], shape: Shape, out: &mut [f32], act: Activation, threads: Threads) {
+        let [n, c, h, w] = shape;
+        let out_shape = self.output_shape(shape);
+        assert_eq!(c, self.in_channels, "input channels");
+        assert!(
+            h + 2 * self.padding >= self.kernel && w + 2 * self.padding >= self.kernel,
+            "an input at least as large as the kernel"
+        );
+        assert_eq!(x.len(), n * c * h * w, "input of its shape");
+        assert_eq!(out.len(), out_shape.iter().product(), "output of its shape");
+        assert_eq!(
+            self.weight.len(),
+            self.out_channels() * c / self.groups * self.kernel * self.kernel,
+            "weights of the geometry"
+        );
+        if self.kernel == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1 {
+            self.gemm_conv(x, shape, out, act, threads, Columns::Input);
+        } else if self.is_depthwise_3x3() {
+            self.depthwise_3x3(x, shape, out, act, threads);
+        } else {
+            self.gemm_conv(x, shape, out, act, threads, Columns::Im2col);
+        }
+    }
+
+    fn is_depthwise_3x3(&self) -> bool {
+        self.groups == self.in_channels
+            && self.out_channels() == self.in_channels
+            && self.kernel == 3
+            && self.padding == 1
+            && (1..=2).contains(&self.stride)
+    }
+
+    /// The convolution as GEMMs, `[out / groups, depth] · [depth, positions]` per image and
+    /// group, split into tasks by output positions (and output channels when the tasks would
+    /// be too few for the pool).
+    fn gemm_conv(
+        &self,
+        x: &[f32],
+        shape: Shape,
+        out: &mut [f32],
+        act: Activation,
+        threads: Threads,
+        columns: Columns,
+    ) {
+        let [n, c, h, w] = shape;
+        let [_, out_c, oh, ow] = self.output_shape(shape);
+        let (groups, k) = (self.groups, self.kernel);
+        let (in_group, out_group) = (c / groups, out_c / groups);
+        let depth = in_group * k * k;
+        let positions = oh * ow;
+        let width = (TILE_FLOATS / depth)
+            .min(OUTPUT_FLOATS / out_group)
+            .clamp(COLUMNS.start, COLUMNS.end)
+            .min(positions);
+        let tiles = positions.div_ceil(width);
+        let base_tasks = n * groups * tiles;
+        let row_blocks = match threads {
+            Threads::One => 1,
+            Threads::Pool => {
+                let wanted = 4 * rayon::current_num_threads();
+                wanted.div_ceil(base_tasks).min(out_group.div_ceil(16)).max(1)
+            }
+        };
+        let block_rows = out_group.div_ceil(row_blocks);
+        let output = SharedOutput::new(out);
+        for_each(threads, base_tasks * row_blocks, |task| {
+            let block = task % row_blocks;
+            let tile = task / row_blocks % tiles;
+            let group = task / row_blocks / tiles % groups;
+            let b = task / row_blocks / tiles / groups;
+            let cols = tile * width..((tile + 1) * width).min(positions);
+            let rows = block * block_rows..((block + 1) * block_rows).min(out_group);
+            if rows.is_empty() {
+                return;
+            }
+            let image = &x[b * c * h * w..(b + 1) * c * h * w];
+            let first_channel = group * in_group;
+            let im2col;
+            let (rhs, rhs_stride) = match columns {
+                Columns::Input => (&image[cols.start..], positions),
+                Columns::Im2col => {
+                    im2col = self.im2col(image, [h, w], [oh, ow], first_channel, cols.clone());
+                    (&im2col[..], cols.len())
+                }
+            };
+            let first_row = group * out_group + rows.start;
+            let lhs = &self.weight[first_row * depth..(first_row + rows.len()) * depth];
+            // SAFETY: task (b, group, tile, block) writes output rows `first_row..` of image
+            // `b`, positions `cols`, which no other task writes; the GEMM reads `lhs`
+            // ([rows, depth]) and `rhs` ([depth, cols], row stride `rhs_stride`) within their
+            // slices and writes [rows, cols] at row stride `positions` inside image `b`.
+            unsafe {
+                let dst = output.at((b * out_c + first_row) * positions + cols.start);
+                matmul(
+                    [rows.len(), cols.len(), depth],
+                    (dst, positions),
+                    (lhs.as_ptr(), depth),
+                    (rhs.as_ptr(), rhs_stride),
+                );
+                for (i, &bias) in self.bias[first_row..first_row + rows.len()].iter().enumerate() {
+                    let row = std::slice::from_raw_parts_mut(dst.add(i * positions), cols.len());
+                    act.add_bias(row, bias);
+                }
+            }
+        });
+    }
+
+    /// The im2col tile of output positions `cols` over the group starting at input channel
+    /// `first_channel`: row `(c, ky, kx)` holds input `c` at `(y·stride + ky − padding,
+    /// x·stride + kx − padding)` for each output position `(y, x)`; zero outside the image.
+    fn im2col(
+        &self,
+        image: &[f32],
+        [h, w]: [usize; 2],
+        [_, ow]: [usize; 2],
+        first_channel: usize,
+        cols: Range<usize>,
+    ) -> Vec<f32> {
+        let (k, stride, pad) = (self.kernel, self.stride, self.padding);
+        let depth = self.in_channels / self.groups * k * k;
+        let mut tile = vec![0.0f32; depth * cols.len()];
+        for (row, tile_row) in tile.chunks_exact_mut(cols.len()).enumerate() {
+            let (c, ky, kx) = (first_channel + row / (k * k), row / k % k, row % k);
+            let plane = &image[c * h * w..(c + 1) * h * w];
+            let mut p = cols.start;
+            while p < cols.end {
+                let (y, x0) = (p / ow, p % ow);
+                let x1 = ow.min(x0 + cols.end - p);
+                let segment = &mut tile_row[p - cols.start..p - cols.start + x1 - x0];
+                p += x1 - x0;
+                let Some(iy) = (y * stride + ky).checked_sub(pad).filter(|&i| i < h) else {
+                    continue;
+                };
+                let source = &plane[iy * w..(iy + 1) * w];
+                for (v, x) in segment.iter_mut().zip(x0..x1) {
+                    if let Some(ix) = (x * stride + kx).checked_sub(pad).filter(|&i| i < w) {
+                        *v = source[ix];
+                    }
+                }
+            }
+        }
+        tile
+    }
+
+    /// Depthwise 3×3 convolution, padding 1, stride 1 or 2, plane by plane.
+    fn depthwise_3x3(
+        &self,
+        x: &[f32],
+        shape: Shape,
+        out: &mut [f32],
+        act: Activation,
+        threads: Threads,
+    ) {
+        let [n, c, h, w] = shape;
+        let [_, _, oh, ow] = self.output_shape(shape);
+        let stride = self.stride;
+        let planes = n * c;
+        let output = SharedOutput::new(out);
+        for_each(threads, planes.div_ceil(PLANES_PER_TASK), |task| {
+            let pw = w + 2;
+            let mut padded = vec![0.0f32; (h + 2) * pw];
+            for plane in task * PLANES_PER_TASK..((task + 1) * PLANES_PER_TASK).min(planes) {
+                let channel = plane % c;
+                let taps: &[f32; 9] = self.weight[channel * 9..channel * 9 + 9]
+                    .try_into()
+                    .expect("nine taps");
+                let bias = self.bias[channel];
+                let input = &x[plane * h * w..(plane + 1) * h * w];
+                for (dst, row) in padded[pw..].chunks_exact_mut(pw).zip(input.chunks_exact(w)) {
+                    dst[1..=w].copy_from_slice(row);
+                }
+                // SAFETY: each plane is written by the one task that owns it.
+                let plane_out = unsafe {
+                    std::slice::from_raw_parts_mut(output.at(plane * oh * ow), oh * ow)
+                };
+                let rows = |r: usize| {
+                    [0, 1, 2].map(|kh| {
+                        let y = r * stride + kh;
+                        &padded[y * pw..(y + 1) * pw]
+                    })
+                };
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (r, out_row) in plane_out.chunks_exact_mut(ow).enumerate() {
+                            if stride == 1 {
+                                depthwise_row(out_row, &rows(r), taps, bias);
+                            } else {
+                                depthwise_row_strided(out_row, &rows(r), taps, bias, stride);
+                            }
+                        }
+                    },
+                );
+                act.map_all(plane_out, |v| v);
+            }
+        });
+    }
+}
+
+/// Where a GEMM convolution's right-hand side comes from.
+#[derive(Debug, Clone, Copy)]
+enum Columns {
+    /// The input planes themselves (1×1, stride 1, no padding, one group).
+    Input,
+    /// An im2col tile per task.
+    Im2col,
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, every operand row-major with the given row strides.
+///
+/// # Safety
+/// The operands must hold the rows and columns their sizes and strides reach.
+unsafe fn matmul(
+    [m, n, k]: [usize; 3],
+    (dst, dst_stride): (*mut f32, usize),
+    (lhs, lhs_stride): (*const f32, usize),
+    (rhs, rhs_stride): (*const f32, usize),
+) {
+    // SAFETY: as the caller promises.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_stride as isize,
+            false,
+            lhs,
+            1,
+            lhs_stride as isize,
+            rhs,
+            1,
+            rhs_stride as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Width of the blocks the depthwise kernel accumulates in registers.
+const LANES: usize = 8;
+
+/// One output row of a stride-1 3×3 depthwise convolution from its three padded input rows.
+#[inline(always)]
+fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], k: &[f32; 9], bias: f32) {
+    let mut blocks = out.chunks_exact_mut(LANES);
+    let mut j = 0;
+    for block in &mut blocks {
+        let mut acc = [bias; LANES];
+        for (kh, row) in rows.iter().enumerate() {
+            for kw in 0..3 {
+                let tap = k[kh * 3 + kw];
+                let src: &[f32; LANES] = row[j + kw..j + kw + LANES].try_into().expect("lanes");
+                acc.iter_mut().zip(src).for_each(|(a, &v)| *a += tap * v);
+            }
+        }
+        block.copy_from_slice(&acc);
+        j += LANES;
+    }
+    depthwise_row_strided(blocks.into_remainder(), &rows.map(|r| &r[j..]), k, bias, 1);
+}
+
+/// One output row of a 3×3 depthwise convolution with `stride`, one output at a time.
+#[inline(always)]
+fn depthwise_row_strided(
+    out: &mut [f32],
+    rows: &[&[f32]; 3],
+    k: &[f32; 9],
+    bias: f32,
+    stride: usize,
+) {
+    for (j, o) in out.iter_mut().enumerate() {
+        let mut acc = bias;
+        for (kh, row) in rows.iter().enumerate() {
+            for kw in 0..3 {
+                acc += k[kh * 3 + kw] * row[j * stride + kw];
+            }
+        }
+        *o = acc;
+    }
+}

@@ -1,0 +1,46 @@
+//! The CPU kernels of reidscope's inference executor, over row-major NCHW `f32` buffers:
+//! convolutions (a GEMM per image for 1×1, im2col tiles and a GEMM for the rest, a direct
+//! depthwise 3×3), instance normalisation, pooling, fully connected layers and the
+//! elementwise passes between them. Each kernel applies the activation that follows it in the
+//! network while its output is still in cache.
+//!
+//! The kernels live in their own crate so that they are compiled with full optimisation in
+//! every build profile. Their entry points are not generic, so callers never instantiate
+//! them at a lower optimisation level.
+
+mod conv;
+mod elementwise;
+mod linear;
+mod norm;
+mod pool;
+mod simd;
+mod tasks;
+
+pub use conv::Conv;
+pub use elementwise::{activate, add, gate};
+pub use linear::linear;
+pub use norm::instance_norm;
+pub use pool::{avg_pool_2x2, global_avg_pool, max_pool_3x3_s2};
+
+/// The shape `[n, c, h, w]` of a feature map.
+pub type Shape = [usize; 4];
+
+/// The activation a kernel applies to its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    Identity,
+    /// `max(0, x)`.
+    Relu,
+    /// `min(max(0, x), 6)`.
+    Relu6,
+}
+
+/// Whether a kernel may split its work over rayon's current thread pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Only the calling thread (the caller runs several images side by side).
+    One,
+    /// Every thread of the current pool.
+    Pool,
+}

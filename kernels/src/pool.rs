@@ -1,0 +1,74 @@
+//! Pooling: the stem's 3×3 max pooling, 2×2 average pooling and global average pooling.
+
+use crate::simd::simd;
+use crate::tasks::for_each_pair;
+use crate::{Shape, Threads};
+
+/// 3×3 max pooling, stride 2, padding 1 (padding never wins; NaN propagates) of `x` into
+/// `out`, which holds `[n, c, (h - 1) / 2 + 1, (w - 1) / 2 + 1]`.
+pub fn max_pool_3x3_s2(x: &[f32], shape: Shape, out: &mut [f32], threads: Threads) {
+    let [_, _, h, w] = shape;
+    let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+    for_each_pair(threads, out, oh * ow, x, h * w, |_, o, x| {
+        // Maximum over each window's columns, for every input row.
+        let mut columns = vec![0.0f32; h * ow];
+        for (m, row) in columns.chunks_exact_mut(ow).zip(x.chunks_exact(w)) {
+            for (j, m) in m.iter_mut().enumerate() {
+                let window = &row[(2 * j).saturating_sub(1)..(2 * j + 2).min(w)];
+                *m = window[1..].iter().fold(window[0], |a, &b| max_nan(a, b));
+            }
+        }
+        for (r, out_row) in o.chunks_exact_mut(ow).enumerate() {
+            let first = (2 * r).saturating_sub(1);
+            out_row.copy_from_slice(&columns[first * ow..(first + 1) * ow]);
+            for src in first + 1..(2 * r + 2).min(h) {
+                let row = &columns[src * ow..(src + 1) * ow];
+                out_row
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(a, &b)| *a = max_nan(*a, b));
+            }
+        }
+    });
+}
+
+/// 2×2 average pooling with stride 2 of `x` into `out` (`[n, c, h / 2, w / 2]`).
+pub fn avg_pool_2x2(x: &[f32], shape: Shape, out: &mut [f32], threads: Threads) {
+    let [_, _, h, w] = shape;
+    let (oh, ow) = (h / 2, w / 2);
+    for_each_pair(threads, out, oh * ow, x, h * w, |_, o, x| {
+        for (r, out_row) in o.chunks_exact_mut(ow).enumerate() {
+            let top = x[2 * r * w..(2 * r + 1) * w].chunks_exact(2);
+            let bottom = x[(2 * r + 1) * w..(2 * r + 2) * w].chunks_exact(2);
+            for ((v, t), b) in out_row.iter_mut().zip(top).zip(bottom) {
+                *v = (t[0] + t[1] + b[0] + b[1]) / 4.0;
+            }
+        }
+    });
+}
+
+/// The mean of each channel plane of `x` into `out` (`[n, c]`), summed in f32.
+pub fn global_avg_pool(x: &[f32], shape: Shape, out: &mut [f32], threads: Threads) {
+    let [_, _, h, w] = shape;
+    let len = h * w;
+    for_each_pair(threads, out, 1, x, len, |_, o, x| {
+        o[0] = simd(
+            #[inline(always)]
+            || {
+                // Eight partial sums, as a vector unit keeps them.
+                let mut lanes = [0.0f32; 8];
+                let mut blocks = x.chunks_exact(8);
+                for block in &mut blocks {
+                    lanes.iter_mut().zip(block).for_each(|(s, &v)| *s += v);
+                }
+                let rest: f32 = blocks.remainder().iter().sum();
+                (lanes.iter().sum::<f32>() + rest) / len as f32
+            },
+        );
+    });
+}
+
+/// `max` that propagates NaN, as PyTorch's pooling does.
+fn max_nan(a: f32, b: f32) -> f32 {
+    if b > a || b.is_nan() { b } else { a }
+}
