@@ -110,7 +110,10 @@ impl Conv<'_> {
             Threads::One => 1,
             Threads::Pool => {
                 let wanted = 4 * rayon::current_num_threads();
-                wanted.div_ceil(base_tasks).min(out_group.div_ceil(16)).max(1)
+                wanted
+                    .div_ceil(base_tasks)
+                    .min(out_group.div_ceil(16))
+                    .max(1)
             }
         };
         let block_rows = out_group.div_ceil(row_blocks);
@@ -149,7 +152,10 @@ impl Conv<'_> {
                     (lhs.as_ptr(), depth),
                     (rhs.as_ptr(), rhs_stride),
                 );
-                for (i, &bias) in self.bias[first_row..first_row + rows.len()].iter().enumerate() {
+                for (i, &bias) in self.bias[first_row..first_row + rows.len()]
+                    .iter()
+                    .enumerate()
+                {
                     let row = std::slice::from_raw_parts_mut(dst.add(i * positions), cols.len());
                     act.add_bias(row, bias);
                 }
@@ -209,8 +215,12 @@ impl Conv<'_> {
         let planes = n * c;
         let output = SharedOutput::new(out);
         for_each(threads, planes.div_ceil(PLANES_PER_TASK), |task| {
-            let pw = w + 2;
+            // One zero column on the left, two on the right: a stride-2 row reads one past
+            // the last input column when the width is odd.
+            let pw = w + 3;
             let mut padded = vec![0.0f32; (h + 2) * pw];
+            // A stride-2 row is the even outputs of the stride-1 row, computed here.
+            let mut full_row = vec![0.0f32; 2 * ow];
             for plane in task * PLANES_PER_TASK..((task + 1) * PLANES_PER_TASK).min(planes) {
                 let channel = plane % c;
                 let taps: &[f32; 9] = self.weight[channel * 9..channel * 9 + 9]
@@ -222,28 +232,31 @@ impl Conv<'_> {
                     dst[1..=w].copy_from_slice(row);
                 }
                 // SAFETY: each plane is written by the one task that owns it.
-                let plane_out = unsafe {
-                    std::slice::from_raw_parts_mut(output.at(plane * oh * ow), oh * ow)
-                };
-                let rows = |r: usize| {
-                    [0, 1, 2].map(|kh| {
-                        let y = r * stride + kh;
-                        &padded[y * pw..(y + 1) * pw]
-                    })
-                };
+                let plane_out =
+                    unsafe { std::slice::from_raw_parts_mut(output.at(plane * oh * ow), oh * ow) };
                 simd(
                     #[inline(always)]
                     || {
                         for (r, out_row) in plane_out.chunks_exact_mut(ow).enumerate() {
+                            let y = r * stride;
+                            let rows = [
+                                &padded[y * pw..(y + 1) * pw],
+                                &padded[(y + 1) * pw..(y + 2) * pw],
+                                &padded[(y + 2) * pw..(y + 3) * pw],
+                            ];
                             if stride == 1 {
-                                depthwise_row(out_row, &rows(r), taps, bias);
+                                depthwise_row(out_row, &rows, taps, bias);
                             } else {
-                                depthwise_row_strided(out_row, &rows(r), taps, bias, stride);
+                                let full = &mut full_row[..];
+                                depthwise_row(full, &rows, taps, bias);
+                                for (o, pair) in out_row.iter_mut().zip(full.chunks(2)) {
+                                    *o = pair[0];
+                                }
                             }
+                            act.map_all(out_row, |v| v);
                         }
                     },
                 );
-                act.map_all(plane_out, |v| v);
             }
         });
     }
@@ -297,42 +310,46 @@ unsafe fn matmul(
 /// Width of the blocks the depthwise kernel accumulates in registers.
 const LANES: usize = 8;
 
-/// One output row of a stride-1 3×3 depthwise convolution from its three padded input rows.
+/// One output row of a stride-1 3×3 depthwise convolution from its three padded input rows,
+/// each at least two values longer than the row.
 #[inline(always)]
-fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], k: &[f32; 9], bias: f32) {
+fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], taps: &[f32; 9], bias: f32) {
+    // The taps in named locals, so they stay in registers across the row.
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8] = *taps;
+    let len = out.len();
+    let [r0, r1, r2] = rows.map(|r| &r[..len + 2]);
     let mut blocks = out.chunks_exact_mut(LANES);
     let mut j = 0;
     for block in &mut blocks {
-        let mut acc = [bias; LANES];
-        for (kh, row) in rows.iter().enumerate() {
-            for kw in 0..3 {
-                let tap = k[kh * 3 + kw];
-                let src: &[f32; LANES] = row[j + kw..j + kw + LANES].try_into().expect("lanes");
-                acc.iter_mut().zip(src).for_each(|(a, &v)| *a += tap * v);
-            }
+        let window = |row: &[f32]| -> [f32; LANES + 2] {
+            row[j..j + LANES + 2]
+                .try_into()
+                .expect("a block and its two neighbours")
+        };
+        let (a, b, c) = (window(r0), window(r1), window(r2));
+        for (i, o) in block.iter_mut().enumerate() {
+            let mut acc = k0.mul_add(a[i], bias);
+            acc = k1.mul_add(a[i + 1], acc);
+            acc = k2.mul_add(a[i + 2], acc);
+            acc = k3.mul_add(b[i], acc);
+            acc = k4.mul_add(b[i + 1], acc);
+            acc = k5.mul_add(b[i + 2], acc);
+            acc = k6.mul_add(c[i], acc);
+            acc = k7.mul_add(c[i + 1], acc);
+            *o = k8.mul_add(c[i + 2], acc);
         }
-        block.copy_from_slice(&acc);
         j += LANES;
     }
-    depthwise_row_strided(blocks.into_remainder(), &rows.map(|r| &r[j..]), k, bias, 1);
-}
-
-/// One output row of a 3×3 depthwise convolution with `stride`, one output at a time.
-#[inline(always)]
-fn depthwise_row_strided(
-    out: &mut [f32],
-    rows: &[&[f32]; 3],
-    k: &[f32; 9],
-    bias: f32,
-    stride: usize,
-) {
-    for (j, o) in out.iter_mut().enumerate() {
-        let mut acc = bias;
-        for (kh, row) in rows.iter().enumerate() {
-            for kw in 0..3 {
-                acc += k[kh * 3 + kw] * row[j * stride + kw];
-            }
-        }
-        *o = acc;
+    for (i, o) in blocks.into_remainder().iter_mut().enumerate() {
+        let x = j + i;
+        let mut acc = k0.mul_add(r0[x], bias);
+        acc = k1.mul_add(r0[x + 1], acc);
+        acc = k2.mul_add(r0[x + 2], acc);
+        acc = k3.mul_add(r1[x], acc);
+        acc = k4.mul_add(r1[x + 1], acc);
+        acc = k5.mul_add(r1[x + 2], acc);
+        acc = k6.mul_add(r2[x], acc);
+        acc = k7.mul_add(r2[x + 1], acc);
+        *o = k8.mul_add(r2[x + 2], acc);
     }
 }

@@ -86,7 +86,11 @@ mod tests {
         let len = CHUNK + 5;
         let mut a: Vec<f32> = (0..len).map(|i| i as f32 % 7.0 - 3.0).collect();
         let b: Vec<f32> = (0..len).map(|i| i as f32 % 5.0 - 1.0).collect();
-        let expected: Vec<f32> = a.iter().zip(&b).map(|(x, y)| (x + y).clamp(0.0, 6.0)).collect();
+        let expected: Vec<f32> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x + y).clamp(0.0, 6.0))
+            .collect();
         add(&mut a, &b, Activation::Relu6, Threads::Pool);
         assert_eq!(a, expected);
     }
@@ -105,7 +109,7 @@ mod tests {
         let logits = [0.0, 100.0, -100.0, 1.0, 2.0, 3.0];
         gate(&mut x, [2, 3, 1, 2], &logits, Threads::Pool);
         for (plane, &l) in logits.iter().enumerate() {
-            let g = 2.0 / (1.0 + (-l as f32).exp());
+            let g = 2.0 / (1.0 + (-l).exp());
             assert_eq!(&x[plane * 2..plane * 2 + 2], &[g, g]);
         }
     }

@@ -17,7 +17,11 @@ pub fn linear(
     let outputs = bias.len();
     let inputs = weight.len() / outputs.max(1);
     assert_eq!(x.len(), rows * inputs, "rows of the layer's input width");
-    assert_eq!(out.len(), rows * outputs, "rows of the layer's output width");
+    assert_eq!(
+        out.len(),
+        rows * outputs,
+        "rows of the layer's output width"
+    );
     let parallelism = match threads {
         Threads::One => gemm::Parallelism::None,
         Threads::Pool => gemm::Parallelism::Rayon(0),

@@ -5,9 +5,10 @@
 //! applied by the same kernel). A batch with at least as many images as the pool has threads
 //! runs image by image, each image on one thread with single-threaded kernels, so threads never
 //! wait for each other inside a pass; a smaller batch runs whole, every kernel split over the
-//! pool. A map no operation holds any more is recycled as a later output, so a pass allocates
-//! only its first few buffers.
+//! pool. A map no operation holds any more is recycled as a later output, and a thread keeps a
+//! few buffers for its next pass (at most [`KEPT_BYTES`]), so passes rarely allocate.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use rayon::prelude::*;
@@ -20,14 +21,18 @@ use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear};
 use crate::models::network::Network;
 
 /// Spare buffers an executor keeps for later outputs.
-const SPARE_BUFFERS: usize = 16;
+const SPARE_BUFFERS: usize = 64;
+/// Most bytes of spare buffers a thread keeps for its next pass.
+const KEPT_BYTES: usize = 64 << 20;
+
+thread_local! {
+    /// The buffers the last executor on this thread left for the next one.
+    static KEPT: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Eval-mode features of `network` for a normalised batch `[n, 3, h, w]`: `n` rows.
 pub fn features(network: &Network, batch: &[f32], shape: Shape) -> Vec<f32> {
-    run(batch, shape, |executor, x| {
-        network.flow(executor, x).values
-    })
-    .concat()
+    run(batch, shape, |executor, x| network.flow(executor, x).values).concat()
 }
 
 /// Eval-mode feature maps of `network` before global pooling for a normalised batch
@@ -116,14 +121,15 @@ impl CpuExecutor {
     fn new(threads: Threads) -> Self {
         Self {
             threads,
-            spare: Vec::new(),
+            spare: KEPT.with_borrow_mut(std::mem::take),
         }
     }
 
-    /// A buffer of at least `len` values: the smallest spare one that fits, or a new one.
+    /// A buffer of at least `len` values: the smallest spare one that fits without wasting
+    /// more than half of it (so large buffers stay for large maps), or a new one.
     fn buffer(&mut self, len: usize) -> Vec<f32> {
         let best = (self.spare.iter().enumerate())
-            .filter(|(_, b)| b.len() >= len)
+            .filter(|(_, b)| (len..=2 * len).contains(&b.len()))
             .min_by_key(|(_, b)| b.len())
             .map(|(i, _)| i);
         match best {
@@ -140,7 +146,9 @@ impl CpuExecutor {
                 let smallest = (self.spare.iter().enumerate())
                     .min_by_key(|(_, b)| b.len())
                     .map(|(i, _)| i);
-                smallest.map(|i| self.spare.swap_remove(i));
+                if let Some(i) = smallest {
+                    self.spare.swap_remove(i);
+                }
             }
         }
     }
@@ -203,8 +211,30 @@ impl CpuExecutor {
         let inputs = weight.len() / bias.len().max(1);
         let rows = x.values.len() / inputs.max(1);
         let mut values = vec![0.0; rows * bias.len()];
-        kernels::linear(&x.values, rows, weight, bias, act, &mut values, self.threads);
+        kernels::linear(
+            &x.values,
+            rows,
+            weight,
+            bias,
+            act,
+            &mut values,
+            self.threads,
+        );
         HostRows { values }
+    }
+}
+
+impl Drop for CpuExecutor {
+    /// Leaves the smallest spare buffers, up to [`KEPT_BYTES`], to the thread's next pass.
+    fn drop(&mut self) {
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.sort_by_key(Vec::len);
+        let mut bytes = 0;
+        spare.retain(|buffer| {
+            bytes += buffer.len() * size_of::<f32>();
+            bytes <= KEPT_BYTES
+        });
+        KEPT.with_borrow_mut(|kept| *kept = spare);
     }
 }
 
@@ -328,7 +358,10 @@ mod tests {
         }
     }
 
-    const ACTIVATIONS: [(Activation, fn(f32) -> f32); 3] = [
+    /// An activation and what it does to a value.
+    type Reference = (Activation, fn(f32) -> f32);
+
+    const ACTIVATIONS: [Reference; 3] = [
         (Activation::Identity, |v| v),
         (Activation::Relu, |v| v.max(0.0)),
         (Activation::Relu6, |v| v.clamp(0.0, 6.0)),
@@ -338,18 +371,18 @@ mod tests {
     fn convolutions_equal_burns() {
         // (input shape, output channels, kernel, stride, padding, groups)
         let cases = [
-            ([1, 5, 1, 1], 7, 1, 1, 0, 1),   // 1×1 plane, batch 1
+            ([1, 5, 1, 1], 7, 1, 1, 0, 1),    // 1×1 plane, batch 1
             ([3, 16, 5, 11], 24, 1, 1, 0, 1), // odd width
             ([1, 8, 40, 41], 9, 1, 1, 0, 1),  // several column tiles
             ([2, 8, 7, 9], 12, 1, 2, 0, 1),   // strided 1×1 (a downsampling shortcut)
             ([2, 6, 9, 13], 10, 3, 1, 1, 1),
-            ([1, 4, 1, 1], 6, 3, 2, 1, 1),    // 1×1 plane through a 3×3 kernel
-            ([2, 3, 41, 69], 5, 7, 2, 3, 1),  // a stem: several im2col tiles
-            ([2, 3, 5, 11], 3, 3, 1, 1, 3),   // depthwise
-            ([1, 4, 9, 13], 4, 3, 2, 1, 4),   // depthwise, strided
-            ([1, 4, 1, 1], 4, 3, 1, 1, 4),    // depthwise on a 1×1 plane
-            ([1, 4, 6, 7], 6, 3, 1, 1, 2),    // grouped
-            ([1, 3, 6, 5], 3, 5, 1, 2, 3),    // depthwise 5×5, through im2col
+            ([1, 4, 1, 1], 6, 3, 2, 1, 1), // 1×1 plane through a 3×3 kernel
+            ([2, 3, 41, 69], 5, 7, 2, 3, 1), // a stem: several im2col tiles
+            ([2, 3, 5, 11], 3, 3, 1, 1, 3), // depthwise
+            ([1, 4, 9, 13], 4, 3, 2, 1, 4), // depthwise, strided
+            ([1, 4, 1, 1], 4, 3, 1, 1, 4), // depthwise on a 1×1 plane
+            ([1, 4, 6, 7], 6, 3, 1, 1, 2), // grouped
+            ([1, 3, 6, 5], 3, 5, 1, 2, 3), // depthwise 5×5, through im2col
         ];
         for (seed, (shape, out, k, stride, padding, groups)) in cases.into_iter().enumerate() {
             let seed = seed as u64 * 10;
@@ -424,7 +457,8 @@ mod tests {
 
     #[test]
     fn instance_norm_gate_and_linear_equal_burns() {
-        let target = folded::FoldTarget::new(&Backend::select(DeviceChoice::Cpu, Precision::F32).unwrap());
+        let target =
+            folded::FoldTarget::new(&Backend::select(DeviceChoice::Cpu, Precision::F32).unwrap());
         for shape in [[2, 3, 4, 5], [1, 2, 1, 1], [1, 3, 3, 11]] {
             let x = random(shape.iter().product(), 8);
             let c = shape[1];
@@ -464,15 +498,25 @@ mod tests {
     #[test]
     fn a_batch_run_image_by_image_equals_the_batch_run_whole() {
         let cpu = Backend::select(DeviceChoice::Cpu, Precision::F32).unwrap();
-        for name in [ModelName::OsnetIbnX1_0, ModelName::Mobilenetv2X1_0, ModelName::Resnet50] {
+        for name in [
+            ModelName::OsnetIbnX1_0,
+            ModelName::Mobilenetv2X1_0,
+            ModelName::Resnet50,
+        ] {
             let model = Model::random(name, 3, &cpu).unwrap();
             let shape = [3, 3, 64, 32];
             let batch = random(shape.iter().product(), 15);
-            let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let one_thread = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
             // One thread: the batch runs whole, every kernel on the pool (of one).
             let whole = one_thread.install(|| features(&model.network, &batch, shape));
             // Three threads, three images: image by image.
-            let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let three = rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap();
             let by_image = three.install(|| features(&model.network, &batch, shape));
             assert_close(&by_image, &whole, 1e-5, name.name());
             let (maps, map_shape) = three.install(|| feature_maps(&model.network, &batch, shape));

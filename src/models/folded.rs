@@ -17,9 +17,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::backend::{Backend, BackendKind, Precision};
+use crate::models::Activation;
 use crate::models::batch_norm::{BatchNormValues, EPSILON};
 use crate::models::conv_spec::ConvSpec;
-use crate::models::Activation;
 use crate::models::ops::activate;
 
 /// Where folded layers live and in what precision their parameters are rounded.

@@ -15,9 +15,9 @@ use burn::nn::InstanceNorm as BurnInstanceNorm;
 use burn::tensor::module::{conv2d, linear};
 use burn::tensor::{DType, Tensor};
 
+use crate::models::Activation;
 use crate::models::batch_norm::BatchNorm;
 use crate::models::conv_spec::ConvSpec;
-use crate::models::Activation;
 use crate::models::folded;
 use crate::models::ops::activate;
 

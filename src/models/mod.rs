@@ -168,7 +168,9 @@ impl Model {
         }
         let mut map_shape = [0; 4];
         let values = self.device_pass(batch, shape, |input| {
-            let map = self.network.feature_map(&mut Eager { mode: Mode::Eval }, input);
+            let map = self
+                .network
+                .feature_map(&mut Eager { mode: Mode::Eval }, input);
             map_shape = map.dims();
             map
         })?;
@@ -178,7 +180,8 @@ impl Model {
     /// Checks a batch of `shape` leaves the network a feature map.
     fn check_input(&self, shape: [usize; 4]) -> Result<(), ModelError> {
         let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        self.architecture.check_input(side(shape[2]), side(shape[3]))
+        self.architecture
+            .check_input(side(shape[2]), side(shape[3]))
     }
 
     /// Runs `pass` on the batch as a tensor on the model's (non-CPU) device and reads its

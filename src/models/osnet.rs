@@ -2,8 +2,8 @@
 
 use burn::module::Module;
 
-use crate::models::conv_spec::ConvSpec;
 use crate::models::Activation;
+use crate::models::conv_spec::ConvSpec;
 use crate::models::error::ModelError;
 use crate::models::flow::Flow;
 use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear};

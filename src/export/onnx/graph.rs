@@ -2,8 +2,8 @@
 //! one node or a few (BatchNorm is folded into the convolution or linear layer before it, as
 //! the inference engine runs it), each weight an initializer.
 
-use crate::models::batch_norm::EPSILON;
 use crate::models::Activation;
+use crate::models::batch_norm::EPSILON;
 use crate::models::flow::Flow;
 use crate::models::folded;
 use crate::models::layers::{Conv, ConvBn, InstanceNorm, Linear};
@@ -130,7 +130,11 @@ impl GraphRecorder {
     }
 
     fn gemm(&mut self, layer: &Linear, x: String) -> String {
-        let Some(parts) = self.read("a linear layer", layer.folded(), |linear| Ok(linear.parts())) else {
+        let Some(parts) = self.read(
+            "a linear layer",
+            layer.folded(),
+            |linear| Ok(linear.parts()),
+        ) else {
             return x;
         };
         let inputs = vec![
