@@ -31,7 +31,7 @@ named_enum! {
         Auto = "auto",
         /// Any wgpu adapter, including a software one.
         Gpu = "gpu",
-        /// The native CPU backend (Burn flex).
+        /// The CPU: reidscope's executor for inference, Burn flex for training.
         Cpu = "cpu",
     }
 }
