@@ -314,42 +314,46 @@ const LANES: usize = 8;
 /// each at least two values longer than the row.
 #[inline(always)]
 fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], taps: &[f32; 9], bias: f32) {
-    // The taps in named locals, so they stay in registers across the row.
-    let [k0, k1, k2, k3, k4, k5, k6, k7, k8] = *taps;
+    // The taps in a local, so they stay in registers across the row.
+    let k: [f32; 9] = *taps;
     let len = out.len();
     let [r0, r1, r2] = rows.map(|r| &r[..len + 2]);
+    let window = |a: &[f32], b: &[f32], c: &[f32], i: usize| {
+        [
+            a[i],
+            a[i + 1],
+            a[i + 2],
+            b[i],
+            b[i + 1],
+            b[i + 2],
+            c[i],
+            c[i + 1],
+            c[i + 2],
+        ]
+    };
     let mut blocks = out.chunks_exact_mut(LANES);
     let mut j = 0;
     for block in &mut blocks {
-        let window = |row: &[f32]| -> [f32; LANES + 2] {
+        let lanes = |row: &[f32]| -> [f32; LANES + 2] {
             row[j..j + LANES + 2]
                 .try_into()
                 .expect("a block and its two neighbours")
         };
-        let (a, b, c) = (window(r0), window(r1), window(r2));
+        let (a, b, c) = (lanes(r0), lanes(r1), lanes(r2));
         for (i, o) in block.iter_mut().enumerate() {
-            let mut acc = k0.mul_add(a[i], bias);
-            acc = k1.mul_add(a[i + 1], acc);
-            acc = k2.mul_add(a[i + 2], acc);
-            acc = k3.mul_add(b[i], acc);
-            acc = k4.mul_add(b[i + 1], acc);
-            acc = k5.mul_add(b[i + 2], acc);
-            acc = k6.mul_add(c[i], acc);
-            acc = k7.mul_add(c[i + 1], acc);
-            *o = k8.mul_add(c[i + 2], acc);
+            *o = tap_sum(&k, window(&a, &b, &c, i), bias);
         }
         j += LANES;
     }
     for (i, o) in blocks.into_remainder().iter_mut().enumerate() {
-        let x = j + i;
-        let mut acc = k0.mul_add(r0[x], bias);
-        acc = k1.mul_add(r0[x + 1], acc);
-        acc = k2.mul_add(r0[x + 2], acc);
-        acc = k3.mul_add(r1[x], acc);
-        acc = k4.mul_add(r1[x + 1], acc);
-        acc = k5.mul_add(r1[x + 2], acc);
-        acc = k6.mul_add(r2[x], acc);
-        acc = k7.mul_add(r2[x + 1], acc);
-        *o = k8.mul_add(r2[x + 2], acc);
+        *o = tap_sum(&k, window(r0, r1, r2, j + i), bias);
     }
+}
+
+/// `bias` plus each tap times its value of the 3×3 window, as fused multiply-adds.
+#[inline(always)]
+fn tap_sum(taps: &[f32; 9], window: [f32; 9], bias: f32) -> f32 {
+    taps.iter()
+        .zip(window)
+        .fold(bias, |acc, (&tap, v)| tap.mul_add(v, acc))
 }
