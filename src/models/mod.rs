@@ -190,7 +190,7 @@ impl Model {
         &self,
         batch: Vec<f32>,
         shape: [usize; 4],
-        pass: impl FnOnce(Tensor<4>) -> Tensor<D> + Send,
+        pass: impl FnOnce(Tensor<4>) -> Tensor<D>,
     ) -> Result<Vec<f32>, ModelError> {
         let device = &self.backend.device;
         let dtype = self.backend.precision.dtype();
