@@ -16,6 +16,11 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 out=${1:-gpu_bench.md}
+header="GPU throughput, images/s: \`reidscope bench\`"
+if [ -e "$out" ] && [ "$(head -c ${#header} "$out")" != "$header" ]; then
+  echo "$out exists and is not a table this script wrote: give another name" >&2
+  exit 1
+fi
 models=${MODELS:-osnet_x0_25 osnet_x0_5 osnet_x0_75 osnet_x1_0 osnet_ibn_x1_0 osnet_ain_x1_0 resnet50 mobilenetv2_x1_0}
 batches=${BATCHES:-1,8,32,64}
 seconds=${SECONDS_PER:-5}
@@ -40,7 +45,7 @@ done
 
 table=$(mktemp "$(dirname "$out")/.gpu_bench.XXXXXX")
 {
-  echo "GPU throughput, images/s: \`reidscope bench\`, ${height}×${width}, random weights, ${seconds} s per configuration."
+  echo "${header}, ${height}×${width}, random weights, ${seconds} s per configuration."
   echo "Adapter: ${adapter}. Measured $(date -u +%Y-%m-%d)."
   echo
   echo "| model | batch | f32 | f16 | f16 / f32 |"

@@ -233,19 +233,22 @@ pub struct InstanceNorm {
 impl InstanceNorm {
     /// The norm with scale `gamma` and shift `beta`.
     pub fn new(gamma: Vec<f32>, beta: Vec<f32>, target: &FoldTarget) -> Self {
-        let (gamma, beta) = (target.rounded(gamma), target.rounded(beta));
-        let channels = gamma.len();
-        let device = target.device().map(|device| {
-            (
-                upload(device, gamma.clone(), [1, channels, 1]),
-                upload(device, beta.clone(), [1, channels, 1]),
-            )
-        });
-        Self {
-            gamma,
-            beta,
-            device,
-        }
+        let mut norm = Self {
+            gamma: target.rounded(gamma),
+            beta: target.rounded(beta),
+            device: None,
+        };
+        norm.device = target.device().map(|device| norm.upload(device));
+        norm
+    }
+
+    /// `gamma` and `beta` as `[1, c, 1]` on `device`.
+    fn upload(&self, device: &Device) -> (Tensor<3>, Tensor<3>) {
+        let shape = [1, self.gamma.len(), 1];
+        (
+            upload(device, self.gamma.clone(), shape),
+            upload(device, self.beta.clone(), shape),
+        )
     }
 
     /// The per-channel scale and shift.
@@ -258,13 +261,10 @@ impl InstanceNorm {
     pub fn forward(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
         let dtype = x.dtype();
         let [n, c, h, w] = x.dims();
-        let (gamma, beta) = self.device.clone().unwrap_or_else(|| {
-            let device = x.device();
-            (
-                upload(&device, self.gamma.clone(), [1, c, 1]),
-                upload(&device, self.beta.clone(), [1, c, 1]),
-            )
-        });
+        let (gamma, beta) = match &self.device {
+            Some(on_device) => on_device.clone(),
+            None => self.upload(&x.device()),
+        };
         let x = x.cast(DType::F32).reshape([n, c, h * w]);
         let mean = x.clone().mean_dim(2);
         let centered = x - mean;
@@ -305,25 +305,33 @@ impl Linear {
                 transposed[i * outputs + o] = weight[o * inputs + i];
             }
         }
-        let (weight, bias) = (target.rounded(transposed), target.rounded(bias));
-        let device = target.device().map(|device| {
-            (
-                upload(device, weight.clone(), [inputs, outputs]),
-                upload(device, bias.clone(), [outputs]),
-            )
-        });
-        Self {
-            weight,
-            bias,
-            device,
-        }
+        let mut layer = Self {
+            weight: target.rounded(transposed),
+            bias: target.rounded(bias),
+            device: None,
+        };
+        layer.device = target.device().map(|device| layer.upload(device));
+        layer
+    }
+
+    /// The weights' shape `[in, out]`.
+    fn weight_shape(&self) -> [usize; 2] {
+        [self.weight.len() / self.bias.len().max(1), self.bias.len()]
+    }
+
+    /// `weight` and `bias` on `device`.
+    fn upload(&self, device: &Device) -> (Tensor<2>, Tensor<1>) {
+        (
+            upload(device, self.weight.clone(), self.weight_shape()),
+            upload(device, self.bias.clone(), [self.bias.len()]),
+        )
     }
 
     /// The layer's folded values, as an exporter writes them.
     pub fn parts(&self) -> LinearParts {
         LinearParts {
             weight: self.weight.clone(),
-            weight_shape: [self.weight.len() / self.bias.len().max(1), self.bias.len()],
+            weight_shape: self.weight_shape(),
             bias: self.bias.clone(),
         }
     }
@@ -336,14 +344,10 @@ impl Linear {
     /// Applies the layer to `[n, in]` rows with Burn.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let dtype = x.dtype();
-        let (weight, bias) = self.device.clone().unwrap_or_else(|| {
-            let device = x.device();
-            let [inputs, outputs] = self.parts().weight_shape;
-            (
-                upload(&device, self.weight.clone(), [inputs, outputs]),
-                upload(&device, self.bias.clone(), [outputs]),
-            )
-        });
+        let (weight, bias) = match &self.device {
+            Some(on_device) => on_device.clone(),
+            None => self.upload(&x.device()),
+        };
         burn::tensor::module::linear(x.cast(DType::F32), weight, Some(bias)).cast(dtype)
     }
 }

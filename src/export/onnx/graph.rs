@@ -95,21 +95,21 @@ impl GraphRecorder {
     }
 
     /// What `read` gives of a layer's eval-mode form; `None` (and the error kept) when the
-    /// network has no such form or its values cannot be read.
+    /// network has no such form.
     fn read<L, T>(
         &mut self,
         what: &str,
         layer: Option<&L>,
-        read: impl FnOnce(&L) -> Result<T, String>,
+        read: impl FnOnce(&L) -> T,
     ) -> Option<T> {
-        let result = layer
-            .ok_or_else(|| "the network was not built for inference".to_string())
-            .and_then(read);
-        result.map_err(|e| self.fail(what, e)).ok()
+        if layer.is_none() {
+            self.fail(what, "the network was not built for inference".to_string());
+        }
+        layer.map(read)
     }
 
     fn conv_node(&mut self, layer: Option<&folded::Conv>, x: String) -> String {
-        let Some(parts) = self.read("a convolution", layer, |conv| Ok(conv.parts())) else {
+        let Some(parts) = self.read("a convolution", layer, folded::Conv::parts) else {
             return x;
         };
         let [_, _, kh, kw] = parts.weight_shape;
@@ -130,11 +130,7 @@ impl GraphRecorder {
     }
 
     fn gemm(&mut self, layer: &Linear, x: String) -> String {
-        let Some(parts) = self.read(
-            "a linear layer",
-            layer.folded(),
-            |linear| Ok(linear.parts()),
-        ) else {
+        let Some(parts) = self.read("a linear layer", layer.folded(), folded::Linear::parts) else {
             return x;
         };
         let inputs = vec![
@@ -180,7 +176,7 @@ impl Flow for GraphRecorder {
     fn instance_norm(&mut self, layer: &InstanceNorm, x: String, act: Activation) -> String {
         let affine = |norm: &folded::InstanceNorm| {
             let (gamma, beta) = norm.affine();
-            Ok((gamma.to_vec(), beta.to_vec()))
+            (gamma.to_vec(), beta.to_vec())
         };
         let Some((gamma, beta)) = self.read("an instance norm", layer.folded(), affine) else {
             return x;
