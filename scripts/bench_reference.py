@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference throughput: a Torchreid model through PyTorch (CPU) and ONNX Runtime (CPU).
+"""Reference throughput: a Torchreid model through PyTorch (CPU or CUDA) and ONNX Runtime (CPU).
 
 Prints one line per configuration in the form reidscope's `bench` uses:
   engine=pytorch model=osnet_ibn_x1_0 device=cpu precision=f32 batch=8 images_per_s=37.12
@@ -8,6 +8,10 @@ With --train, times one training step as Torchreid's ImageTripletEngine takes it
 forward, label-smoothed cross-entropy + batch-hard triplet, backward, Adam with weight decay)
 on a random batch of batch/4 identities x 4, as `reidscope bench --train` does:
   engine=pytorch model=osnet_ibn_x1_0 device=cpu precision=f32 batch=32 train_images_per_s=9.1
+
+--device cuda times PyTorch alone on the GPU (synchronised after every step); --precision f16
+runs inference on a half-precision copy of the model, and with --train mixed-precision steps
+(torch.autocast to float16 with a GradScaler, PyTorch's own AMP).
 """
 import argparse
 import os
@@ -19,13 +23,15 @@ import torch
 from torchreid.reid.models import build_model
 
 
-def measure(run, batch, seconds):
+def measure(run, batch, seconds, sync=lambda: None):
     run()  # warm-up
     run()
+    sync()
     start = time.perf_counter()
     images = 0
     while images == 0 or time.perf_counter() - start < seconds:
         run()
+        sync()
         images += batch
     return images / (time.perf_counter() - start)
 
@@ -40,27 +46,40 @@ def main():
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--engines", default="pytorch,onnxruntime")
     parser.add_argument("--train", action="store_true", help="time training steps (PyTorch)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: PyTorch on the GPU (ONNX Runtime is not run)")
+    parser.add_argument("--precision", choices=["f32", "f16"], default="f32",
+                        help="f16: a half-precision model, or with --train PyTorch's AMP")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        args.sync = torch.cuda.synchronize
+    else:
+        args.sync = lambda: None
     if args.train:
         train(args)
         return
+    dtype = torch.float16 if args.precision == "f16" else torch.float32
     model = build_model(args.model, num_classes=751, pretrained=False).eval()
     batches = [int(b) for b in args.batch.split(",")]
-    engines = args.engines.split(",")
+    engines = args.engines.split(",") if args.device == "cpu" else ["pytorch"]
 
     def report(engine, batch, rate):
-        print(f"engine={engine} model={args.model} device=cpu precision=f32 batch={batch} "
-              f"images_per_s={rate:.2f}", flush=True)
+        print(f"engine={engine} model={args.model} device={args.device} precision={args.precision} "
+              f"batch={batch} images_per_s={rate:.2f}", flush=True)
 
     if "pytorch" in engines:
+        network = model.to(args.device, dtype)
         for batch in batches:
-            x = torch.randn(batch, 3, args.height, args.width)
+            x = torch.randn(batch, 3, args.height, args.width, device=args.device, dtype=dtype)
             with torch.no_grad():
-                report("pytorch", batch, measure(lambda: model(x), batch, args.seconds))
+                rate = measure(lambda: network(x), batch, args.seconds, args.sync)
+            report("pytorch", batch, rate)
+        model = model.to("cpu", torch.float32)
 
-    if "onnxruntime" in engines:
+    if "onnxruntime" in engines and args.precision == "f32":
         import onnxruntime as ort
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.onnx")
@@ -81,25 +100,31 @@ def train(args):
     from torchreid.reid.losses import CrossEntropyLoss, TripletLoss
     from torchreid.reid.optim import build_optimizer
 
+    mixed = args.precision == "f16"
     for batch in [int(b) for b in args.batch.split(",")]:
         ids = max(batch // 4, 1)
-        model = build_model(args.model, num_classes=ids, loss="triplet", pretrained=False).train()
+        model = build_model(args.model, num_classes=ids, loss="triplet", pretrained=False)
+        model = model.to(args.device).train()
         optim = build_optimizer(model, optim="adam", lr=3e-4, weight_decay=5e-4, adam_beta2=0.999)
-        softmax = CrossEntropyLoss(num_classes=ids, use_gpu=False, label_smooth=True)
+        softmax = CrossEntropyLoss(num_classes=ids, use_gpu=args.device == "cuda", label_smooth=True)
         triplet = TripletLoss(margin=0.3)
-        x = torch.randn(batch, 3, args.height, args.width)
-        labels = torch.arange(batch) // 4 % ids
+        scaler = torch.amp.GradScaler(args.device, enabled=mixed)
+        x = torch.randn(batch, 3, args.height, args.width, device=args.device)
+        labels = (torch.arange(batch) // 4 % ids).to(args.device)
 
         def step():
-            outputs, features = model(x)
-            loss = triplet(features, labels) + softmax(outputs, labels)
+            with torch.autocast(args.device, dtype=torch.float16, enabled=mixed):
+                outputs, features = model(x)
+            loss = triplet(features.float(), labels) + softmax(outputs.float(), labels)
             optim.zero_grad()
-            loss.backward()
-            optim.step()
+            scaler.scale(loss).backward()
+            scaler.step(optim)
+            scaler.update()
 
-        rate = measure(step, batch, args.seconds)
-        print(f"engine=pytorch model={args.model} device=cpu precision=f32 batch={batch} "
-              f"train_images_per_s={rate:.2f}", flush=True)
+        rate = measure(step, batch, args.seconds, args.sync)
+        precision = "mixed" if mixed else "f32"
+        print(f"engine=pytorch model={args.model} device={args.device} precision={precision} "
+              f"batch={batch} train_images_per_s={rate:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -323,6 +323,43 @@ fn mobilenetv2_sgd_step_matches_torchreid_on_wgpu() {
     }
 }
 
+// The full-size steps on wgpu, for a machine with a hardware GPU (`cargo test --test train_step
+// -- --ignored`): each takes over ten minutes on the software adapter. They fail without an
+// adapter.
+
+/// The f32 check of `case` at its fixture's full size on wgpu.
+fn check_full_size_on_wgpu(case: &str) {
+    assert!(
+        wgpu_backend(Precision::F32).is_some(),
+        "{case}: this check needs a wgpu adapter"
+    );
+    check(case, "gpu", &[], Bounds::f32);
+}
+
+#[test]
+#[ignore = "256×128 on wgpu: for a machine with a hardware GPU"]
+fn osnet_ibn_sgd_step_at_256x128_matches_torchreid_on_wgpu() {
+    check_full_size_on_wgpu("osnet_ibn_x1_0");
+}
+
+#[test]
+#[ignore = "256×128 on wgpu: for a machine with a hardware GPU"]
+fn resnet50_sgd_step_at_256x128_matches_torchreid_on_wgpu() {
+    check_full_size_on_wgpu("resnet50");
+}
+
+#[test]
+#[ignore = "256×128 on wgpu: for a machine with a hardware GPU"]
+fn mobilenetv2_sgd_step_at_256x128_matches_torchreid_on_wgpu() {
+    check_full_size_on_wgpu("mobilenetv2_x1_0");
+}
+
+#[test]
+#[ignore = "256×128 on wgpu: for a machine with a hardware GPU"]
+fn osnet_ibn_adam_step_at_256x128_matches_torchreid_on_wgpu() {
+    check_full_size_on_wgpu("osnet_ibn_x1_0_adam");
+}
+
 // Mixed precision on the same fixture. The loss scale starts at 64, which these gradients never
 // overflow in float16, so the first step is taken (from the default 2^16 the scale halves
 // through skipped steps first; that schedule is unit-tested in `train::loss_scale`).
