@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::simd::simd;
+use crate::depthwise::depthwise_3x3;
 use crate::tasks::{SharedOutput, for_each};
 use crate::{Activation, Shape, Threads};
 
@@ -32,8 +32,6 @@ const TILE_FLOATS: usize = 1 << 17;
 const OUTPUT_FLOATS: usize = 1 << 16;
 /// Fewest and most output positions per GEMM task.
 const COLUMNS: Range<usize> = 64..1024;
-/// Depthwise channel planes per task (they share one padded scratch plane).
-const PLANES_PER_TASK: usize = 8;
 
 impl Conv<'_> {
     /// Output channels.
@@ -68,7 +66,8 @@ impl Conv<'_> {
         if self.kernel == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1 {
             self.gemm_conv(x, shape, out, act, threads, Columns::Input);
         } else if self.is_depthwise_3x3() {
-            self.depthwise_3x3(x, shape, out, act, threads);
+            let weights = (self.weight, self.bias);
+            depthwise_3x3(weights, self.stride, (x, shape), out, act, threads);
         } else {
             self.gemm_conv(x, shape, out, act, threads, Columns::Im2col);
         }
@@ -199,67 +198,6 @@ impl Conv<'_> {
         }
         tile
     }
-
-    /// Depthwise 3×3 convolution, padding 1, stride 1 or 2, plane by plane.
-    fn depthwise_3x3(
-        &self,
-        x: &[f32],
-        shape: Shape,
-        out: &mut [f32],
-        act: Activation,
-        threads: Threads,
-    ) {
-        let [n, c, h, w] = shape;
-        let [_, _, oh, ow] = self.output_shape(shape);
-        let stride = self.stride;
-        let planes = n * c;
-        let output = SharedOutput::new(out);
-        for_each(threads, planes.div_ceil(PLANES_PER_TASK), |task| {
-            // One zero column on the left, two on the right: a stride-2 row reads one past
-            // the last input column when the width is odd.
-            let pw = w + 3;
-            let mut padded = vec![0.0f32; (h + 2) * pw];
-            // A stride-2 row is the even outputs of the stride-1 row, computed here.
-            let mut full_row = vec![0.0f32; 2 * ow];
-            for plane in task * PLANES_PER_TASK..((task + 1) * PLANES_PER_TASK).min(planes) {
-                let channel = plane % c;
-                let taps: &[f32; 9] = self.weight[channel * 9..channel * 9 + 9]
-                    .try_into()
-                    .expect("nine taps");
-                let bias = self.bias[channel];
-                let input = &x[plane * h * w..(plane + 1) * h * w];
-                for (dst, row) in padded[pw..].chunks_exact_mut(pw).zip(input.chunks_exact(w)) {
-                    dst[1..=w].copy_from_slice(row);
-                }
-                // SAFETY: each plane is written by the one task that owns it.
-                let plane_out =
-                    unsafe { std::slice::from_raw_parts_mut(output.at(plane * oh * ow), oh * ow) };
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (r, out_row) in plane_out.chunks_exact_mut(ow).enumerate() {
-                            let y = r * stride;
-                            let rows = [
-                                &padded[y * pw..(y + 1) * pw],
-                                &padded[(y + 1) * pw..(y + 2) * pw],
-                                &padded[(y + 2) * pw..(y + 3) * pw],
-                            ];
-                            if stride == 1 {
-                                depthwise_row(out_row, &rows, taps, bias);
-                            } else {
-                                let full = &mut full_row[..];
-                                depthwise_row(full, &rows, taps, bias);
-                                for (o, pair) in out_row.iter_mut().zip(full.chunks(2)) {
-                                    *o = pair[0];
-                                }
-                            }
-                            act.map_all(out_row, |v| v);
-                        }
-                    },
-                );
-            }
-        });
-    }
 }
 
 /// Where a GEMM convolution's right-hand side comes from.
@@ -305,55 +243,4 @@ unsafe fn matmul(
             gemm::Parallelism::None,
         );
     }
-}
-
-/// Width of the blocks the depthwise kernel accumulates in registers.
-const LANES: usize = 8;
-
-/// One output row of a stride-1 3×3 depthwise convolution from its three padded input rows,
-/// each at least two values longer than the row.
-#[inline(always)]
-fn depthwise_row(out: &mut [f32], rows: &[&[f32]; 3], taps: &[f32; 9], bias: f32) {
-    // The taps in a local, so they stay in registers across the row.
-    let k: [f32; 9] = *taps;
-    let len = out.len();
-    let [r0, r1, r2] = rows.map(|r| &r[..len + 2]);
-    let window = |a: &[f32], b: &[f32], c: &[f32], i: usize| {
-        [
-            a[i],
-            a[i + 1],
-            a[i + 2],
-            b[i],
-            b[i + 1],
-            b[i + 2],
-            c[i],
-            c[i + 1],
-            c[i + 2],
-        ]
-    };
-    let mut blocks = out.chunks_exact_mut(LANES);
-    let mut j = 0;
-    for block in &mut blocks {
-        let lanes = |row: &[f32]| -> [f32; LANES + 2] {
-            row[j..j + LANES + 2]
-                .try_into()
-                .expect("a block and its two neighbours")
-        };
-        let (a, b, c) = (lanes(r0), lanes(r1), lanes(r2));
-        for (i, o) in block.iter_mut().enumerate() {
-            *o = tap_sum(&k, window(&a, &b, &c, i), bias);
-        }
-        j += LANES;
-    }
-    for (i, o) in blocks.into_remainder().iter_mut().enumerate() {
-        *o = tap_sum(&k, window(r0, r1, r2, j + i), bias);
-    }
-}
-
-/// `bias` plus each tap times its value of the 3×3 window, as fused multiply-adds.
-#[inline(always)]
-fn tap_sum(taps: &[f32; 9], window: [f32; 9], bias: f32) -> f32 {
-    taps.iter()
-        .zip(window)
-        .fold(bias, |acc, (&tap, v)| tap.mul_add(v, acc))
 }

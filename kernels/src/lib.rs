@@ -9,6 +9,7 @@
 //! them at a lower optimisation level.
 
 mod conv;
+mod depthwise;
 mod elementwise;
 mod linear;
 mod norm;

@@ -380,6 +380,10 @@ mod tests {
             ([2, 3, 41, 69], 5, 7, 2, 3, 1), // a stem: several im2col tiles
             ([2, 3, 5, 11], 3, 3, 1, 1, 3), // depthwise
             ([1, 4, 9, 13], 4, 3, 2, 1, 4), // depthwise, strided
+            ([2, 5, 8, 6], 5, 3, 2, 1, 5), // depthwise, strided, even sides
+            ([1, 3, 2, 1], 3, 3, 2, 1, 3), // depthwise, strided, a 2×1 plane
+            ([1, 2, 20, 37], 2, 3, 1, 1, 2), // depthwise over several vector blocks
+            ([1, 2, 130, 40], 2, 3, 1, 1, 2), // depthwise in several bands of rows
             ([1, 4, 1, 1], 4, 3, 1, 1, 4), // depthwise on a 1×1 plane
             ([1, 4, 6, 7], 6, 3, 1, 1, 2), // grouped
             ([1, 3, 6, 5], 3, 5, 1, 2, 3), // depthwise 5×5, through im2col

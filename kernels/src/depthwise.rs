@@ -1,0 +1,193 @@
+//! Depthwise 3×3 convolutions (padding 1, stride 1 or 2), plane by plane.
+//!
+//! Each plane is copied once into zero-padded scratch planes laid out so that every tap of the
+//! kernel reads one contiguous run of values at a fixed offset. The output is then nine
+//! shifted multiply-adds over the whole plane at once, in long vector runs whatever the width
+//! of the map (MobileNetV2's late maps are 4 to 16 values wide). A stride-2 plane is split by
+//! row and column parity first, so its taps are contiguous too and no unused output is
+//! computed.
+
+use crate::simd::simd;
+use crate::tasks::{SharedOutput, for_each};
+use crate::{Activation, Shape, Threads};
+
+/// Channel planes per task (they share one set of scratch planes).
+const PLANES_PER_TASK: usize = 8;
+/// Outputs each block of the tap loop keeps in registers.
+const LANES: usize = 16;
+/// Floats of the sums of one band of output rows (16 KiB, so they stay in the L1 cache).
+const BAND_FLOATS: usize = 4096;
+
+/// `out = act(conv(x) + bias)` for a depthwise 3×3 convolution with padding 1 and `stride`
+/// 1 or 2; `weight` is `[c, 1, 3, 3]`, `x` has `shape`, `out` the output shape.
+pub(crate) fn depthwise_3x3(
+    (weight, bias): (&[f32], &[f32]),
+    stride: usize,
+    (x, shape): (&[f32], Shape),
+    out: &mut [f32],
+    act: Activation,
+    threads: Threads,
+) {
+    let [n, c, h, w] = shape;
+    let layout = Layout::new(h, w, stride);
+    let planes = n * c;
+    let output = SharedOutput::new(out);
+    for_each(threads, planes.div_ceil(PLANES_PER_TASK), |task| {
+        let mut scratch = vec![0.0f32; layout.scratch_len()];
+        let band = (BAND_FLOATS / layout.row).max(1);
+        let mut sums = vec![0.0f32; band * layout.row];
+        for plane in task * PLANES_PER_TASK..((task + 1) * PLANES_PER_TASK).min(planes) {
+            let channel = plane % c;
+            let taps: &[f32; 9] = weight[channel * 9..channel * 9 + 9]
+                .try_into()
+                .expect("nine taps");
+            let [oh, ow] = layout.output;
+            // SAFETY: each plane is written by the one task that owns it.
+            let plane_out =
+                unsafe { std::slice::from_raw_parts_mut(output.at(plane * oh * ow), oh * ow) };
+            simd(
+                #[inline(always)]
+                || {
+                    layout.fill(&x[plane * h * w..(plane + 1) * h * w], &mut scratch);
+                    for (i, rows) in plane_out.chunks_mut(band * ow).enumerate() {
+                        let sums = &mut sums[..rows.len() / ow * layout.row];
+                        let sources = layout.sources(&scratch, i * band, sums.len());
+                        tap_sums(sums, sources, taps, bias[channel]);
+                        for (row, sums_row) in
+                            rows.chunks_exact_mut(ow).zip(sums.chunks_exact(layout.row))
+                        {
+                            row.copy_from_slice(&sums_row[..ow]);
+                            act.map_all(row, |v| v);
+                        }
+                    }
+                },
+            );
+        }
+    });
+}
+
+/// Where the scratch planes of one input plane put each value, and where each tap reads.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Input width.
+    width: usize,
+    /// Output height and width.
+    output: [usize; 2],
+    /// 1 or 2.
+    stride: usize,
+    /// Row length of the scratch planes and of a band's sums (the output width plus padding).
+    row: usize,
+    /// Rows of one scratch plane.
+    rows: usize,
+}
+
+impl Layout {
+    fn new(h: usize, w: usize, stride: usize) -> Self {
+        let output = [(h - 1) / stride + 1, (w - 1) / stride + 1];
+        let (row, rows) = if stride == 1 {
+            // One padded plane: a zero row above and below, two zero columns on the right
+            // (the left padding of the next row follows the right padding of this one).
+            (w + 2, h + 2)
+        } else {
+            // Four planes, one per (row parity, column parity) of the padded plane.
+            (output[1] + 1, output[0] + 1)
+        };
+        Self {
+            width: w,
+            output,
+            stride,
+            row,
+            rows,
+        }
+    }
+
+    /// Floats of one scratch plane: its rows, then enough zeros for the last tap's run.
+    fn plane_len(&self) -> usize {
+        self.rows * self.row + 2
+    }
+
+    /// Floats of the scratch planes.
+    fn scratch_len(&self) -> usize {
+        self.plane_len() * if self.stride == 1 { 1 } else { 4 }
+    }
+
+    /// Copies `input` into the scratch planes (inlined into a caller's vector loop). Only the values inside the padding are written:
+    /// the padding stays zero between planes.
+    #[inline(always)]
+    fn fill(&self, input: &[f32], scratch: &mut [f32]) {
+        let w = self.width;
+        if self.stride == 1 {
+            for (y, src) in input.chunks_exact(w).enumerate() {
+                let start = (y + 1) * self.row + 1;
+                scratch[start..start + w].copy_from_slice(src);
+            }
+            return;
+        }
+        let plane = self.plane_len();
+        for (y, src) in input.chunks_exact(w).enumerate() {
+            // Padded row y + 1 and column x + 1: even input columns go to the planes of odd
+            // padded columns, from their first column on; odd input columns to the planes of
+            // even padded columns, from their second.
+            let padded_row = y + 1;
+            let (row_parity, row) = (padded_row % 2, padded_row / 2);
+            let even_columns = 2 * row_parity * plane + row * self.row;
+            let (head, tail) = scratch.split_at_mut(even_columns + plane);
+            let even_dst = &mut head[even_columns + 1..even_columns + self.row];
+            let odd_dst = &mut tail[..self.row];
+            for ((pair, odd), even) in src.chunks_exact(2).zip(odd_dst.iter_mut()).zip(even_dst) {
+                *odd = pair[0];
+                *even = pair[1];
+            }
+            if w % 2 == 1 {
+                odd_dst[w / 2] = src[w - 1];
+            }
+        }
+    }
+
+    /// The nine runs the taps read for `len` sums from output row `first_row` on, in the
+    /// taps' row-major order.
+    fn sources<'s>(&self, scratch: &'s [f32], first_row: usize, len: usize) -> [&'s [f32]; 9] {
+        let run = |plane: usize, offset: usize| {
+            let start = plane * self.plane_len() + first_row * self.row + offset;
+            &scratch[start..start + len]
+        };
+        let r = self.row;
+        if self.stride == 1 {
+            std::array::from_fn(|t| run(0, (t / 3) * r + t % 3))
+        } else {
+            // Output (i, j) reads padded rows 2i + dy and columns 2j + dx: dy = 0, 2 are the
+            // even rows i and i + 1, dy = 1 the odd row i; likewise for the columns.
+            std::array::from_fn(|t| {
+                let (dy, dx) = (t / 3, t % 3);
+                let plane = 2 * (dy % 2) + dx % 2;
+                run(plane, (dy / 2) * r + dx / 2)
+            })
+        }
+    }
+}
+
+/// `sums[p] = bias + Σ taps[t] · sources[t][p]`, as fused multiply-adds.
+#[inline(always)]
+fn tap_sums(sums: &mut [f32], sources: [&[f32]; 9], taps: &[f32; 9], bias: f32) {
+    let k: [f32; 9] = *taps;
+    let mut blocks = sums.chunks_exact_mut(LANES);
+    let mut start = 0;
+    for block in &mut blocks {
+        let mut acc = [bias; LANES];
+        for (tap, source) in k.iter().zip(&sources) {
+            let values: &[f32; LANES] = source[start..start + LANES]
+                .try_into()
+                .expect("a block of the run");
+            for (a, &v) in acc.iter_mut().zip(values) {
+                *a = tap.mul_add(v, *a);
+            }
+        }
+        block.copy_from_slice(&acc);
+        start += LANES;
+    }
+    for (i, s) in blocks.into_remainder().iter_mut().enumerate() {
+        *s = k.iter().zip(&sources).fold(bias, |acc, (&tap, source)| {
+            tap.mul_add(source[start + i], acc)
+        });
+    }
+}
