@@ -188,10 +188,23 @@ impl Conv<'_> {
                 let Some(iy) = (y * stride + ky).checked_sub(pad).filter(|&i| i < h) else {
                     continue;
                 };
+                // The outputs x whose input column x·stride + kx − padding is inside the row.
+                let first = pad.saturating_sub(kx).div_ceil(stride).max(x0);
+                let end = (w + pad).saturating_sub(kx).div_ceil(stride).min(x1);
+                if first >= end {
+                    continue;
+                }
                 let source = &plane[iy * w..(iy + 1) * w];
-                for (v, x) in segment.iter_mut().zip(x0..x1) {
-                    if let Some(ix) = (x * stride + kx).checked_sub(pad).filter(|&i| i < w) {
-                        *v = source[ix];
+                let inside = &mut segment[first - x0..end - x0];
+                let start = first * stride + kx - pad;
+                if stride == 1 {
+                    inside.copy_from_slice(&source[start..start + inside.len()]);
+                } else {
+                    for (v, &s) in inside
+                        .iter_mut()
+                        .zip(source[start..].iter().step_by(stride))
+                    {
+                        *v = s;
                     }
                 }
             }
