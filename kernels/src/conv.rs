@@ -1,6 +1,7 @@
 //! Convolutions: a GEMM per image for 1×1 convolutions, im2col tiles and a GEMM for the rest,
 //! and a direct kernel for depthwise 3×3 convolutions.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::depthwise::depthwise_3x3;
@@ -24,6 +25,11 @@ pub struct Conv<'a> {
     pub padding: usize,
     /// Channel groups.
     pub groups: usize,
+}
+
+thread_local! {
+    /// The thread's im2col tile, reused by its next task.
+    static TILE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Floats of an im2col tile (512 KiB): the tile and the weights' block stay in cache.
@@ -129,12 +135,13 @@ impl Conv<'_> {
             }
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
             let first_channel = group * in_group;
-            let im2col;
+            let mut tile = TILE.with_borrow_mut(std::mem::take);
             let (rhs, rhs_stride) = match columns {
                 Columns::Input => (&image[cols.start..], positions),
                 Columns::Im2col => {
-                    im2col = self.im2col(image, [h, w], [oh, ow], first_channel, cols.clone());
-                    (&im2col[..], cols.len())
+                    let spots = ([h, w], [oh, ow]);
+                    self.im2col(image, spots, first_channel, cols.clone(), &mut tile);
+                    (&tile[..], cols.len())
                 }
             };
             let first_row = group * out_group + rows.start;
@@ -159,6 +166,7 @@ impl Conv<'_> {
                     act.add_bias(row, bias);
                 }
             }
+            TILE.with_borrow_mut(|kept| *kept = tile);
         });
     }
 
@@ -168,14 +176,15 @@ impl Conv<'_> {
     fn im2col(
         &self,
         image: &[f32],
-        [h, w]: [usize; 2],
-        [_, ow]: [usize; 2],
+        ([h, w], [_, ow]): ([usize; 2], [usize; 2]),
         first_channel: usize,
         cols: Range<usize>,
-    ) -> Vec<f32> {
+        tile: &mut Vec<f32>,
+    ) {
         let (k, stride, pad) = (self.kernel, self.stride, self.padding);
         let depth = self.in_channels / self.groups * k * k;
-        let mut tile = vec![0.0f32; depth * cols.len()];
+        // Every value is written below, so a reused tile needs no clearing.
+        tile.resize(depth * cols.len(), 0.0);
         for (row, tile_row) in tile.chunks_exact_mut(cols.len()).enumerate() {
             let (c, ky, kx) = (first_channel + row / (k * k), row / k % k, row % k);
             let plane = &image[c * h * w..(c + 1) * h * w];
@@ -186,14 +195,17 @@ impl Conv<'_> {
                 let segment = &mut tile_row[p - cols.start..p - cols.start + x1 - x0];
                 p += x1 - x0;
                 let Some(iy) = (y * stride + ky).checked_sub(pad).filter(|&i| i < h) else {
+                    segment.fill(0.0);
                     continue;
                 };
                 // The outputs x whose input column x·stride + kx − padding is inside the row.
-                let first = pad.saturating_sub(kx).div_ceil(stride).max(x0);
-                let end = (w + pad).saturating_sub(kx).div_ceil(stride).min(x1);
-                if first >= end {
-                    continue;
-                }
+                let first = pad.saturating_sub(kx).div_ceil(stride).clamp(x0, x1);
+                let end = (w + pad)
+                    .saturating_sub(kx)
+                    .div_ceil(stride)
+                    .clamp(first, x1);
+                segment[..first - x0].fill(0.0);
+                segment[end - x0..].fill(0.0);
                 let source = &plane[iy * w..(iy + 1) * w];
                 let inside = &mut segment[first - x0..end - x0];
                 let start = first * stride + kx - pad;
@@ -209,7 +221,6 @@ impl Conv<'_> {
                 }
             }
         }
-        tile
     }
 }
 
