@@ -206,6 +206,9 @@ impl Conv<'_> {
                     .clamp(first, x1);
                 segment[..first - x0].fill(0.0);
                 segment[end - x0..].fill(0.0);
+                if first == end {
+                    continue;
+                }
                 let source = &plane[iy * w..(iy + 1) * w];
                 let inside = &mut segment[first - x0..end - x0];
                 let start = first * stride + kx - pad;

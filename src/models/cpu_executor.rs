@@ -378,6 +378,7 @@ mod tests {
             ([2, 6, 9, 13], 10, 3, 1, 1, 1),
             ([1, 4, 1, 1], 6, 3, 2, 1, 1), // 1×1 plane through a 3×3 kernel
             ([2, 3, 41, 69], 5, 7, 2, 3, 1), // a stem: several im2col tiles
+            ([1, 2, 1, 1], 3, 7, 2, 3, 1), // a stem on a 1×1 plane: windows mostly padding
             ([2, 3, 5, 11], 3, 3, 1, 1, 3), // depthwise
             ([1, 4, 9, 13], 4, 3, 2, 1, 4), // depthwise, strided
             ([2, 5, 8, 6], 5, 3, 2, 1, 5), // depthwise, strided, even sides
