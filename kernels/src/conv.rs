@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::depthwise::depthwise_3x3;
+use crate::gemm::{Strided, matmul};
 use crate::tasks::{SharedOutput, for_each};
 use crate::{Activation, Shape, Threads};
 
@@ -29,15 +30,15 @@ pub struct Conv<'a> {
 
 thread_local! {
     /// The thread's im2col tile, reused by its next task.
-    static TILE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static TILE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Floats of an im2col tile (512 KiB): the tile and the weights' block stay in cache.
-const TILE_FLOATS: usize = 1 << 17;
+pub(crate) const TILE_FLOATS: usize = 1 << 17;
 /// Floats of the output block a GEMM task writes before its bias and activation are applied.
 const OUTPUT_FLOATS: usize = 1 << 16;
 /// Fewest and most output positions per GEMM task.
-const COLUMNS: Range<usize> = 64..1024;
+pub(crate) const COLUMNS: Range<usize> = 64..1024;
 
 impl Conv<'_> {
     /// Output channels.
@@ -69,7 +70,7 @@ impl Conv<'_> {
             self.out_channels() * c / self.groups * self.kernel * self.kernel,
             "weights of the geometry"
         );
-        if self.kernel == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1 {
+        if self.is_pointwise() {
             self.gemm_conv(x, shape, out, act, threads, Columns::Input);
         } else if self.is_depthwise_3x3() {
             let weights = (self.weight, self.bias);
@@ -79,7 +80,14 @@ impl Conv<'_> {
         }
     }
 
-    fn is_depthwise_3x3(&self) -> bool {
+    /// A 1×1 convolution with stride 1, no padding and one group: a GEMM over the input
+    /// planes themselves.
+    pub(crate) fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1
+    }
+
+    /// A depthwise 3×3 convolution with padding 1 and stride 1 or 2.
+    pub(crate) fn is_depthwise_3x3(&self) -> bool {
         self.groups == self.in_channels
             && self.out_channels() == self.in_channels
             && self.kernel == 3
@@ -154,9 +162,10 @@ impl Conv<'_> {
                 let dst = output.at((b * out_c + first_row) * positions + cols.start);
                 matmul(
                     [rows.len(), cols.len(), depth],
-                    (dst, positions),
-                    (lhs.as_ptr(), depth),
-                    (rhs.as_ptr(), rhs_stride),
+                    Strided::rows(dst, positions),
+                    false,
+                    Strided::rows(lhs.as_ptr(), depth),
+                    Strided::rows(rhs.as_ptr(), rhs_stride),
                 );
                 for (i, &bias) in self.bias[first_row..first_row + rows.len()]
                     .iter()
@@ -173,7 +182,7 @@ impl Conv<'_> {
     /// The im2col tile of output positions `cols` over the group starting at input channel
     /// `first_channel`: row `(c, ky, kx)` holds input `c` at `(y·stride + ky − padding,
     /// x·stride + kx − padding)` for each output position `(y, x)`; zero outside the image.
-    fn im2col(
+    pub(crate) fn im2col(
         &self,
         image: &[f32],
         ([h, w], [_, ow]): ([usize; 2], [usize; 2]),
@@ -234,40 +243,4 @@ enum Columns {
     Input,
     /// An im2col tile per task.
     Im2col,
-}
-
-/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, every operand row-major with the given row strides.
-///
-/// # Safety
-/// The operands must hold the rows and columns their sizes and strides reach.
-unsafe fn matmul(
-    [m, n, k]: [usize; 3],
-    (dst, dst_stride): (*mut f32, usize),
-    (lhs, lhs_stride): (*const f32, usize),
-    (rhs, rhs_stride): (*const f32, usize),
-) {
-    // SAFETY: as the caller promises.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_stride as isize,
-            false,
-            lhs,
-            1,
-            lhs_stride as isize,
-            rhs,
-            1,
-            rhs_stride as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }

@@ -8,7 +8,7 @@
 //! computed.
 
 use crate::simd::simd;
-use crate::tasks::{SharedOutput, for_each};
+use crate::tasks::{SharedOutput, for_each, for_each_chunk};
 use crate::{Activation, Shape, Threads};
 
 /// Channel planes per task (they share one set of scratch planes).
@@ -63,6 +63,44 @@ pub(crate) fn depthwise_3x3(
                 },
             );
         }
+    });
+}
+
+/// `dw` (`[c, 1, 3, 3]`) = the gradient of a depthwise 3×3 convolution's weights (padding 1,
+/// `stride` 1 or 2) from its input `x` (`shape`) and `grad`, its output's gradient: per
+/// channel, the nine taps' runs of the input dotted with the output gradient, over the images.
+pub(crate) fn depthwise_3x3_weight_grad(
+    stride: usize,
+    (x, shape): (&[f32], Shape),
+    grad: &[f32],
+    dw: &mut [f32],
+    threads: Threads,
+) {
+    let [n, c, h, w] = shape;
+    let layout = Layout::new(h, w, stride);
+    let [oh, ow] = layout.output;
+    let len = oh * layout.row;
+    for_each_chunk(threads, dw, 9, |channel, taps| {
+        let mut scratch = vec![0.0f32; layout.scratch_len()];
+        // The output gradient at the row length of the sums, zero past each row's end.
+        let mut spread = vec![0.0f32; len];
+        let mut dots = [0.0f32; 9];
+        simd(
+            #[inline(always)]
+            || {
+                for b in 0..n {
+                    let plane = b * c + channel;
+                    layout.fill(&x[plane * h * w..(plane + 1) * h * w], &mut scratch);
+                    let g = &grad[plane * oh * ow..(plane + 1) * oh * ow];
+                    for (row, g_row) in spread.chunks_exact_mut(layout.row).zip(g.chunks_exact(ow))
+                    {
+                        row[..ow].copy_from_slice(g_row);
+                    }
+                    tap_dots(&spread, layout.sources(&scratch, 0, len), &mut dots);
+                }
+            },
+        );
+        taps.copy_from_slice(&dots);
     });
 }
 
@@ -189,5 +227,32 @@ fn tap_sums(sums: &mut [f32], sources: [&[f32]; 9], taps: &[f32; 9], bias: f32) 
         *s = k.iter().zip(&sources).fold(bias, |acc, (&tap, source)| {
             tap.mul_add(source[start + i], acc)
         });
+    }
+}
+
+/// `dots[t] += Σ values[p] · sources[t][p]`, as fused multiply-adds.
+#[inline(always)]
+fn tap_dots(values: &[f32], sources: [&[f32]; 9], dots: &mut [f32; 9]) {
+    let mut acc = [[0.0f32; LANES]; 9];
+    let mut blocks = values.chunks_exact(LANES);
+    let mut start = 0;
+    for block in &mut blocks {
+        for (sum, source) in acc.iter_mut().zip(&sources) {
+            let run: &[f32; LANES] = source[start..start + LANES]
+                .try_into()
+                .expect("a block of the run");
+            for ((s, &v), &g) in sum.iter_mut().zip(run).zip(block) {
+                *s = g.mul_add(v, *s);
+            }
+        }
+        start += LANES;
+    }
+    for (i, &g) in blocks.remainder().iter().enumerate() {
+        for (dot, source) in dots.iter_mut().zip(&sources) {
+            *dot = g.mul_add(source[start + i], *dot);
+        }
+    }
+    for (dot, sum) in dots.iter_mut().zip(&acc) {
+        *dot += sum.iter().sum::<f32>();
     }
 }

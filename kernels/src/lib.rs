@@ -9,8 +9,10 @@
 //! them at a lower optimisation level.
 
 mod conv;
+mod conv_grad;
 mod depthwise;
 mod elementwise;
+mod gemm;
 mod linear;
 mod norm;
 mod pool;

@@ -322,41 +322,14 @@ mod tests {
     //! planes, widths that are not a multiple of the vector width, batch 1), on one thread
     //! and on the pool; and whole networks image by image against the whole batch at once.
 
+    use burn::tensor::activation;
     use burn::tensor::module::{avg_pool2d, conv2d, linear, max_pool2d};
     use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
-    use burn::tensor::{DType, Device, Tensor, TensorData, activation};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
 
     use super::*;
     use crate::backend::{Backend, DeviceChoice, Precision};
+    use crate::models::test_values::{CONV_CASES, assert_close, random, tensor, values};
     use crate::models::{Model, ModelName};
-
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        (0..len).map(|_| rng.random_range(-2.0f32..2.0)).collect()
-    }
-
-    fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<D> {
-        Tensor::from_data(
-            TensorData::new(values.to_vec(), shape),
-            (&Device::flex(), DType::F32),
-        )
-    }
-
-    fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-        x.try_into_data().unwrap().try_into_vec::<f32>().unwrap()
-    }
-
-    fn assert_close(got: &[f32], expected: &[f32], tolerance: f32, what: &str) {
-        assert_eq!(got.len(), expected.len(), "{what}: length");
-        for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-            assert!(
-                (g - e).abs() <= tolerance * (1.0 + e.abs()) || (g.is_nan() && e.is_nan()),
-                "{what}, element {i}: {g} vs {e}"
-            );
-        }
-    }
 
     /// An activation and what it does to a value.
     type Reference = (Activation, fn(f32) -> f32);
@@ -369,27 +342,7 @@ mod tests {
 
     #[test]
     fn convolutions_equal_burns() {
-        // (input shape, output channels, kernel, stride, padding, groups)
-        let cases = [
-            ([1, 5, 1, 1], 7, 1, 1, 0, 1),    // 1×1 plane, batch 1
-            ([3, 16, 5, 11], 24, 1, 1, 0, 1), // odd width
-            ([1, 8, 40, 41], 9, 1, 1, 0, 1),  // several column tiles
-            ([2, 8, 7, 9], 12, 1, 2, 0, 1),   // strided 1×1 (a downsampling shortcut)
-            ([2, 6, 9, 13], 10, 3, 1, 1, 1),
-            ([1, 4, 1, 1], 6, 3, 2, 1, 1), // 1×1 plane through a 3×3 kernel
-            ([2, 3, 41, 69], 5, 7, 2, 3, 1), // a stem: several im2col tiles
-            ([1, 2, 1, 1], 3, 7, 2, 3, 1), // a stem on a 1×1 plane: windows mostly padding
-            ([2, 3, 5, 11], 3, 3, 1, 1, 3), // depthwise
-            ([1, 4, 9, 13], 4, 3, 2, 1, 4), // depthwise, strided
-            ([2, 5, 8, 6], 5, 3, 2, 1, 5), // depthwise, strided, even sides
-            ([1, 3, 2, 1], 3, 3, 2, 1, 3), // depthwise, strided, a 2×1 plane
-            ([1, 2, 20, 37], 2, 3, 1, 1, 2), // depthwise over several vector blocks
-            ([1, 2, 130, 40], 2, 3, 1, 1, 2), // depthwise in several bands of rows
-            ([1, 4, 1, 1], 4, 3, 1, 1, 4), // depthwise on a 1×1 plane
-            ([1, 4, 6, 7], 6, 3, 1, 1, 2), // grouped
-            ([1, 3, 6, 5], 3, 5, 1, 2, 3), // depthwise 5×5, through im2col
-        ];
-        for (seed, (shape, out, k, stride, padding, groups)) in cases.into_iter().enumerate() {
+        for (seed, (shape, out, k, stride, padding, groups)) in CONV_CASES.into_iter().enumerate() {
             let seed = seed as u64 * 10;
             let x: Vec<f32> = random(shape.iter().product(), seed)
                 .iter()

@@ -12,13 +12,14 @@
 
 use burn::module::{Module, Param};
 use burn::nn::InstanceNorm as BurnInstanceNorm;
-use burn::tensor::module::{conv2d, linear};
+use burn::tensor::module::linear;
 use burn::tensor::{DType, Tensor};
 
 use crate::models::Activation;
 use crate::models::batch_norm::BatchNorm;
 use crate::models::conv_spec::ConvSpec;
 use crate::models::folded;
+use crate::models::host_conv::conv2d;
 use crate::models::ops::activate;
 
 /// How a forward pass treats normalisation.
@@ -58,12 +59,12 @@ impl ConvBn {
         }
     }
 
-    /// Convolution, BatchNorm, then `act`.
     /// The eval-mode form, BatchNorm folded in (absent in a network built for training).
     pub fn folded(&self) -> Option<&folded::Conv> {
         self.folded.as_ref()
     }
 
+    /// Convolution, BatchNorm, then `act`.
     pub fn forward(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x, act);
@@ -106,12 +107,12 @@ impl Conv {
         }
     }
 
-    /// Applies the convolution.
     /// The eval-mode form (absent in a network built for training).
     pub fn folded(&self) -> Option<&folded::Conv> {
         self.folded.as_ref()
     }
 
+    /// Applies the convolution.
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x, Activation::Identity);
@@ -141,12 +142,12 @@ impl InstanceNorm {
         Self { norm, folded }
     }
 
-    /// Normalises, then applies `act`.
     /// The eval-mode form (absent in a network built for training).
     pub fn folded(&self) -> Option<&folded::InstanceNorm> {
         self.folded.as_ref()
     }
 
+    /// Normalises, then applies `act`.
     pub fn forward(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x, act);
@@ -183,12 +184,12 @@ impl Linear {
         }
     }
 
-    /// Applies the layer (and its BatchNorm) to `[n, in]` rows.
     /// The eval-mode form, BatchNorm1d folded in (absent in a network built for training).
     pub fn folded(&self) -> Option<&folded::Linear> {
         self.folded.as_ref()
     }
 
+    /// Applies the layer (and its BatchNorm) to `[n, in]` rows.
     pub fn forward(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
         if let (Mode::Eval, Some(folded)) = (mode, &self.folded) {
             return folded.forward(x);

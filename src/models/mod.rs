@@ -12,6 +12,7 @@ pub(crate) mod cpu_executor;
 mod error;
 pub(crate) mod flow;
 pub(crate) mod folded;
+mod host_conv;
 pub(crate) mod layers;
 mod mobilenetv2;
 mod name;
@@ -22,6 +23,8 @@ mod params;
 mod resnet;
 pub mod state;
 mod stored_tensor;
+#[cfg(test)]
+mod test_values;
 mod trainable;
 pub mod weights;
 
