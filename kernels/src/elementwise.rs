@@ -20,6 +20,16 @@ impl Activation {
         }
     }
 
+    /// The open interval of pre-activation values through which the activation passes a
+    /// gradient on (PyTorch's: ReLU where `v > 0`, ReLU6 where `0 < v < 6`).
+    pub(crate) fn gradient_gate(self) -> (f32, f32) {
+        match self {
+            Self::Identity => (f32::NEG_INFINITY, f32::INFINITY),
+            Self::Relu => (0.0, f32::INFINITY),
+            Self::Relu6 => (0.0, 6.0),
+        }
+    }
+
     /// Sets every value `v` to `act(f(v))`, the activation chosen once, outside the loop, so
     /// the loop vectorises.
     #[inline(always)]

@@ -8,6 +8,7 @@
 //! every build profile. Their entry points are not generic, so callers never instantiate
 //! them at a lower optimisation level.
 
+mod batch_norm;
 mod conv;
 mod conv_grad;
 mod depthwise;
@@ -19,6 +20,7 @@ mod pool;
 mod simd;
 mod tasks;
 
+pub use batch_norm::{Affine, batch_norm_train, batch_norm_train_backward};
 pub use conv::Conv;
 pub use elementwise::{activate, add, gate};
 pub use linear::linear;

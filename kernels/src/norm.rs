@@ -36,7 +36,7 @@ pub fn instance_norm(
 
 /// The sum of `f(v)` over `values`, in f64, in eight lanes a vector unit keeps side by side.
 #[inline(always)]
-fn sum_f64(values: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+pub(crate) fn sum_f64(values: &[f32], f: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut blocks = values.chunks_exact(8);
     for block in &mut blocks {

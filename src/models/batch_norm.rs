@@ -1,13 +1,16 @@
 //! BatchNorm with PyTorch's semantics, as a Burn module for training: in train mode the batch
-//! statistics normalise the input (Burn's fused `batch_norm_train`, whose backward accounts for
-//! them) and the running statistics move by `momentum` towards the batch mean and the
+//! statistics normalise the input (`host_batch_norm`'s operation, whose backward accounts
+//! for them) and the running statistics move by `momentum` towards the batch mean and the
 //! **unbiased** batch variance, counting the batches as PyTorch's `num_batches_tracked`; in
 //! eval mode the running statistics normalise. (burn-nn's `BatchNorm` moves the running
 //! variance towards the biased variance and keeps no count, so it is not used.)
 
 use burn::module::{Module, Param, ParamId, RunningState};
-use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::module::batch_norm;
 use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::models::Activation;
+use crate::models::host_batch_norm::batch_norm_train;
 
 /// PyTorch's defaults.
 const MOMENTUM: f64 = 0.1;
@@ -93,9 +96,19 @@ impl BatchNorm {
 
     /// Train mode: normalises with the batch statistics and updates the running ones.
     pub fn forward_train<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        self.forward_train_activated(input, Activation::Identity)
+    }
+
+    /// [`BatchNorm::forward_train`], then `act` (in one operation on the CPU).
+    pub(crate) fn forward_train_activated<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        act: Activation,
+    ) -> Tensor<D> {
         let dims = input.dims();
         let per_channel = dims.iter().product::<usize>() / dims[1].max(1);
-        let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), EPSILON);
+        let (gamma, beta) = (self.gamma.val(), self.beta.val());
+        let (output, mean, variance) = batch_norm_train(input, gamma, beta, EPSILON, act);
         // PyTorch keeps the unbiased variance (n / (n − 1)) in the running statistics.
         let unbiased = per_channel as f64 / (per_channel.max(2) - 1) as f64;
         let update = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
@@ -105,11 +118,11 @@ impl BatchNorm {
                 .add(batch.detach().mul_scalar(MOMENTUM));
             state.update(moved.detach());
         };
-        update(&self.running_mean, result.mean);
-        update(&self.running_var, result.variance.mul_scalar(unbiased));
+        update(&self.running_mean, mean);
+        update(&self.running_var, variance.mul_scalar(unbiased));
         self.batches_tracked
             .update(self.batches_tracked.value_sync().add_scalar(1.0));
-        result.output
+        output
     }
 
     /// Eval mode: normalises with the running statistics.

@@ -13,8 +13,10 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor};
 use reidscope_kernels::{self as kernels, Threads};
+
+use crate::models::flex_values::{contiguous, tensor, values};
 
 /// `conv2d(x, weight) + bias`, as Burn's `conv2d`; on flex through the kernels where they
 /// cover the geometry.
@@ -41,7 +43,7 @@ pub(crate) fn conv2d(
     }
 }
 
-/// A bias-free convolution and its two gradients as backend operations (Burn's own by default).
+/// A bias-free convolution as a backend operation.
 #[backend_extension(Flex, Autodiff)]
 pub trait HostConv: Backend {
     /// `conv2d(x, weight)` without a bias.
@@ -49,86 +51,16 @@ pub trait HostConv: Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        Self::conv2d(x, weight, None, options)
-    }
-
-    /// The gradient of `host_conv2d`'s input from its output's gradient.
-    fn host_conv2d_x_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        Self::conv2d_x_backward(x, weight, grad, options)
-    }
-
-    /// The gradient of `host_conv2d`'s weight from its output's gradient.
-    fn host_conv2d_weight_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        Self::conv2d_weight_backward(x, weight, grad, options)
-    }
+    ) -> FloatTensor<Self>;
 }
 
 impl HostConv for Flex {
     fn host_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        let Some(geometry) = Geometry::of(&x, &weight, &options) else {
-            return <Flex as ModuleOps<Flex>>::conv2d(x, weight, None, options);
-        };
-        let (x, weight) = (contiguous(x), contiguous(weight));
-        let zero = vec![0.0; geometry.out_channels];
-        let conv = geometry.conv(values(&weight), &zero);
-        let out_shape = conv.output_shape(geometry.shape);
-        let mut out = vec![0.0; out_shape.iter().product()];
-        let act = kernels::Activation::Identity;
-        conv.run(values(&x), geometry.shape, &mut out, act, Threads::Pool);
-        tensor(out, out_shape)
-    }
-
-    fn host_conv2d_x_backward(
-        x: FlexTensor,
-        weight: FlexTensor,
-        grad: FlexTensor,
-        options: ConvOptions<2>,
-    ) -> FlexTensor {
-        let zero = vec![0.0; weight.layout().shape()[0]];
-        let geometry = Geometry::of(&x, &weight, &options);
-        let Some(geometry) = geometry.filter(|g| g.conv(&[], &zero).has_input_grad()) else {
-            return <Flex as ModuleOps<Flex>>::conv2d_x_backward(x, weight, grad, options);
-        };
-        let (weight, grad) = (contiguous(weight), contiguous(grad));
-        let conv = geometry.conv(values(&weight), &zero);
-        let mut dx = vec![0.0; geometry.shape.iter().product()];
-        conv.input_grad(values(&grad), geometry.shape, &mut dx, Threads::Pool);
-        tensor(dx, geometry.shape)
-    }
-
-    fn host_conv2d_weight_backward(
-        x: FlexTensor,
-        weight: FlexTensor,
-        grad: FlexTensor,
-        options: ConvOptions<2>,
-    ) -> FlexTensor {
-        let zero = vec![0.0; weight.layout().shape()[0]];
-        let geometry = Geometry::of(&x, &weight, &options);
-        let Some(geometry) = geometry.filter(|g| g.conv(&[], &zero).has_weight_grad()) else {
-            return <Flex as ModuleOps<Flex>>::conv2d_weight_backward(x, weight, grad, options);
-        };
-        let (x, weight, grad) = (contiguous(x), contiguous(weight), contiguous(grad));
-        let conv = geometry.conv(values(&weight), &zero);
-        let mut dw = vec![0.0; conv.weight.len()];
-        let input = (values(&x), geometry.shape);
-        conv.weight_grad(input, values(&grad), &mut dw, Threads::Pool);
-        let weight_shape: [usize; 4] = weight.layout().shape().dims();
-        tensor(dw, weight_shape)
+        forward(x, weight, options)
     }
 }
 
-impl<B: HostConv, C: CheckpointStrategy> HostConv for Autodiff<B, C> {
+impl<C: CheckpointStrategy> HostConv for Autodiff<Flex, C> {
     fn host_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -145,10 +77,10 @@ impl<B: HostConv, C: CheckpointStrategy> HostConv for Autodiff<B, C> {
                 let state = (x_state, weight_state, options.clone());
                 prep.finish(
                     state,
-                    B::host_conv2d(x.into_primitive(), weight.into_primitive(), options),
+                    forward(x.into_primitive(), weight.into_primitive(), options),
                 )
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::host_conv2d(
+            OpsKind::UnTracked(prep) => prep.finish(forward(
                 x.into_primitive(),
                 weight.into_primitive(),
                 options,
@@ -161,7 +93,7 @@ impl<B: HostConv, C: CheckpointStrategy> HostConv for Autodiff<B, C> {
 #[derive(Debug)]
 struct HostConvBackward;
 
-impl<B: HostConv> Backward<B, 2> for HostConvBackward {
+impl Backward<Flex, 2> for HostConvBackward {
     type State = (NodeId, NodeId, ConvOptions<2>);
 
     fn backward(
@@ -171,20 +103,73 @@ impl<B: HostConv> Backward<B, 2> for HostConvBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_weight] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
+        let grad = grads.consume::<Flex>(&ops.node);
         let (x_state, weight_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-        let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FlexTensor>(weight_state);
         if let Some(node) = node_x {
-            let options = options.clone();
-            let dx = B::host_conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options);
-            grads.register::<B>(node.id, dx);
+            let dx = input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
+            grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_weight {
-            let dw = B::host_conv2d_weight_backward(x, weight, grad, options);
-            grads.register::<B>(node.id, dw);
+            grads.register::<Flex>(node.id, weight_grad(x, weight, grad, options));
         }
     }
+}
+
+/// The convolution, by the kernels where they cover its geometry.
+fn forward(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+    let Some(geometry) = Geometry::of(&x, &weight, &options) else {
+        return Flex::conv2d(x, weight, None, options);
+    };
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    let zero = vec![0.0; geometry.out_channels];
+    let conv = geometry.conv(values(&weight), &zero);
+    let out_shape = conv.output_shape(geometry.shape);
+    let mut out = vec![0.0; out_shape.iter().product()];
+    let act = kernels::Activation::Identity;
+    conv.run(values(&x), geometry.shape, &mut out, act, Threads::Pool);
+    tensor(out, out_shape)
+}
+
+/// The gradient of the convolution's input from its output's gradient.
+fn input_grad(
+    x: FlexTensor,
+    weight: FlexTensor,
+    grad: FlexTensor,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let zero = vec![0.0; weight.layout().shape()[0]];
+    let geometry = Geometry::of(&x, &weight, &options);
+    let Some(geometry) = geometry.filter(|g| g.conv(&[], &zero).has_input_grad()) else {
+        return Flex::conv2d_x_backward(x, weight, grad, options);
+    };
+    let (weight, grad) = (contiguous(weight), contiguous(grad));
+    let conv = geometry.conv(values(&weight), &zero);
+    let mut dx = vec![0.0; geometry.shape.iter().product()];
+    conv.input_grad(values(&grad), geometry.shape, &mut dx, Threads::Pool);
+    tensor(dx, geometry.shape)
+}
+
+/// The gradient of the convolution's weight from its output's gradient.
+fn weight_grad(
+    x: FlexTensor,
+    weight: FlexTensor,
+    grad: FlexTensor,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let zero = vec![0.0; weight.layout().shape()[0]];
+    let geometry = Geometry::of(&x, &weight, &options);
+    let Some(geometry) = geometry.filter(|g| g.conv(&[], &zero).has_weight_grad()) else {
+        return Flex::conv2d_weight_backward(x, weight, grad, options);
+    };
+    let (x, weight, grad) = (contiguous(x), contiguous(weight), contiguous(grad));
+    let conv = geometry.conv(values(&weight), &zero);
+    let mut dw = vec![0.0; conv.weight.len()];
+    let input = (values(&x), geometry.shape);
+    conv.weight_grad(input, values(&grad), &mut dw, Threads::Pool);
+    let weight_shape: [usize; 4] = weight.layout().shape().dims();
+    tensor(dw, weight_shape)
 }
 
 /// A convolution's geometry in the terms of the kernels, when they cover it: f32, a square
@@ -231,25 +216,6 @@ impl Geometry {
             groups: self.groups,
         }
     }
-}
-
-/// The tensor with its values in one contiguous run.
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
-    if tensor.as_slice::<f32>().is_some() {
-        tensor
-    } else {
-        tensor.to_contiguous()
-    }
-}
-
-/// The values of a contiguous f32 tensor.
-fn values(tensor: &FlexTensor) -> &[f32] {
-    tensor.as_slice().expect("a contiguous f32 tensor")
-}
-
-/// A flex tensor of `shape` holding `values`.
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 #[cfg(test)]

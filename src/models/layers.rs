@@ -72,11 +72,11 @@ impl ConvBn {
         let dtype = x.dtype();
         let weight = rounded_to(&self.weight, dtype);
         let y = conv2d(x.cast(DType::F32), weight, None, self.spec.options());
-        let y = match mode {
-            Mode::Train => self.bn.forward_train(y),
-            Mode::Eval => self.bn.forward_eval(y),
-        };
-        activate(y, act).cast(dtype)
+        match mode {
+            Mode::Train => self.bn.forward_train_activated(y, act),
+            Mode::Eval => activate(self.bn.forward_eval(y), act),
+        }
+        .cast(dtype)
     }
 }
 

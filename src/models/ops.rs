@@ -8,7 +8,7 @@ use burn::tensor::{DType, Tensor};
 use crate::models::Activation;
 
 /// `act` through Burn's ops.
-pub fn activate(x: Tensor<4>, act: Activation) -> Tensor<4> {
+pub fn activate<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor<D> {
     match act {
         Activation::Identity => x,
         Activation::Relu => relu(x),
@@ -22,7 +22,7 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 /// ReLU6.
-pub fn relu6(x: Tensor<4>) -> Tensor<4> {
+pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     activation::relu6(x)
 }
 
