@@ -115,7 +115,7 @@ pub fn batch_norm_train_backward(
             || {
                 for ((d, &g), &v) in dx.iter_mut().zip(g).zip(x) {
                     let y = v * normalise.scale + normalise.shift;
-                    let g = if y > lo && y < hi { g } else { 0.0 };
+                    let g = if (y > lo) & (y < hi) { g } else { 0.0 };
                     let normalised = (v - normalise.mean) * normalise.inv_std;
                     *d = gamma * normalise.inv_std * (g - mean_grad - normalised * mean_normalised);
                 }
@@ -144,7 +144,7 @@ const LANES: usize = 16;
 fn gated_sums(x: &[f32], grad: &[f32], (lo, hi): (f32, f32), n: Normalise) -> (f64, f64) {
     let term = |v: f32, g: f32| {
         let y = v * n.scale + n.shift;
-        let g = if y > lo && y < hi { g } else { 0.0 };
+        let g = if (y > lo) & (y < hi) { g } else { 0.0 };
         (g, g * ((v - n.mean) * n.inv_std))
     };
     let (mut sums, mut normalised) = ([0.0f32; LANES], [0.0f32; LANES]);

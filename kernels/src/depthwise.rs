@@ -230,29 +230,49 @@ fn tap_sums(sums: &mut [f32], sources: [&[f32]; 9], taps: &[f32; 9], bias: f32) 
     }
 }
 
-/// `dots[t] += Σ values[p] · sources[t][p]`, as fused multiply-adds.
+/// `dots[t] += Σ values[p] · sources[t][p]`, as fused multiply-adds, three taps (a row of
+/// the kernel) per pass over `values`.
 #[inline(always)]
 fn tap_dots(values: &[f32], sources: [&[f32]; 9], dots: &mut [f32; 9]) {
-    let mut acc = [[0.0f32; LANES]; 9];
-    let mut blocks = values.chunks_exact(LANES);
-    let mut start = 0;
-    for block in &mut blocks {
-        for (sum, source) in acc.iter_mut().zip(&sources) {
-            let run: &[f32; LANES] = source[start..start + LANES]
-                .try_into()
-                .expect("a block of the run");
-            for ((s, &v), &g) in sum.iter_mut().zip(run).zip(block) {
-                *s = g.mul_add(v, *s);
-            }
+    for (row, row_dots) in sources.chunks_exact(3).zip(dots.chunks_exact_mut(3)) {
+        let sums = dots_of_three(values, [row[0], row[1], row[2]]);
+        row_dots.iter_mut().zip(sums).for_each(|(dot, s)| *dot += s);
+    }
+}
+
+/// `Σ values[p] · sources[t][p]` for three runs, in three vector sums kept in registers.
+#[inline(always)]
+fn dots_of_three(values: &[f32], [s0, s1, s2]: [&[f32]; 3]) -> [f32; 3] {
+    const DOT_LANES: usize = 8;
+    let block = |run: &[f32], at: usize| -> [f32; DOT_LANES] {
+        run[at..at + DOT_LANES]
+            .try_into()
+            .expect("a block of the run")
+    };
+    let (mut a0, mut a1, mut a2) = (
+        [0.0f32; DOT_LANES],
+        [0.0f32; DOT_LANES],
+        [0.0f32; DOT_LANES],
+    );
+    let blocks = values.len() / DOT_LANES;
+    for at in (0..blocks).map(|b| b * DOT_LANES) {
+        let (v, x0, x1, x2) = (
+            block(values, at),
+            block(s0, at),
+            block(s1, at),
+            block(s2, at),
+        );
+        for l in 0..DOT_LANES {
+            a0[l] = v[l].mul_add(x0[l], a0[l]);
+            a1[l] = v[l].mul_add(x1[l], a1[l]);
+            a2[l] = v[l].mul_add(x2[l], a2[l]);
         }
-        start += LANES;
     }
-    for (i, &g) in blocks.remainder().iter().enumerate() {
-        for (dot, source) in dots.iter_mut().zip(&sources) {
-            *dot = g.mul_add(source[start + i], *dot);
+    let mut sums = [a0, a1, a2].map(|a| a.iter().sum::<f32>());
+    for p in blocks * DOT_LANES..values.len() {
+        for (sum, run) in sums.iter_mut().zip([s0, s1, s2]) {
+            *sum = values[p].mul_add(run[p], *sum);
         }
     }
-    for (dot, sum) in dots.iter_mut().zip(&acc) {
-        *dot += sum.iter().sum::<f32>();
-    }
+    sums
 }
