@@ -35,14 +35,20 @@ pub(crate) fn batch_norm_train<const D: usize>(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
-        epsilon,
-        act,
+        Normalise { epsilon, act },
     );
     (
         Tensor::from_dispatch(y),
         Tensor::from_dispatch(mean),
         Tensor::from_dispatch(var),
     )
+}
+
+/// How a BatchNorm normalises: the epsilon added to the variance, and the activation after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Normalise {
+    epsilon: f64,
+    act: Activation,
 }
 
 /// Train-mode BatchNorm and an activation as a backend operation.
@@ -54,8 +60,7 @@ pub trait HostBatchNorm: Backend {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        epsilon: f64,
-        act: Activation,
+        how: Normalise,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -64,10 +69,9 @@ impl HostBatchNorm for Flex {
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
-        epsilon: f64,
-        act: Activation,
+        how: Normalise,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        forward(x, [gamma, beta], epsilon, act)
+        forward(x, [gamma, beta], how)
     }
 }
 
@@ -76,8 +80,7 @@ impl<C: CheckpointStrategy> HostBatchNorm for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        epsilon: f64,
-        act: Activation,
+        how: Normalise,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let prep = BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
@@ -87,13 +90,13 @@ impl<C: CheckpointStrategy> HostBatchNorm for Autodiff<Flex, C> {
             OpsKind::Tracked(mut prep) => {
                 let states = [&x, &gamma, &beta].map(|t| prep.checkpoint(t));
                 let parameters = [gamma.into_primitive(), beta.into_primitive()];
-                let (y, mean, var) = forward(x.into_primitive(), parameters, epsilon, act);
-                let state = (states, [mean.clone(), var.clone()], epsilon, act);
+                let (y, mean, var) = forward(x.into_primitive(), parameters, how);
+                let state = (states, [mean.clone(), var.clone()], how);
                 (prep.finish(state, y), mean, var)
             }
             OpsKind::UnTracked(prep) => {
                 let parameters = [gamma.into_primitive(), beta.into_primitive()];
-                let (y, mean, var) = forward(x.into_primitive(), parameters, epsilon, act);
+                let (y, mean, var) = forward(x.into_primitive(), parameters, how);
                 (prep.finish(y), mean, var)
             }
         };
@@ -107,8 +110,8 @@ impl<C: CheckpointStrategy> HostBatchNorm for Autodiff<Flex, C> {
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    /// The input, scale and shift; the batch mean and variance; epsilon; the activation.
-    type State = ([NodeId; 3], [FlexTensor; 2], f64, Activation);
+    /// The input, scale and shift; the batch mean and variance; how they were applied.
+    type State = ([NodeId; 3], [FlexTensor; 2], Normalise);
 
     fn backward(
         self,
@@ -117,31 +120,30 @@ impl Backward<Flex, 3> for BatchNormBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let (states, [mean, var], epsilon, act) = ops.state;
+        let (states, [mean, var], how) = ops.state;
         let [x, gamma, beta] =
             states.map(|id| contiguous(checkpointer.retrieve_node_output::<FlexTensor>(id)));
-        let dims = x.layout().shape().to_vec();
-        let channels = dims[1];
-        let mut dx = vec![0.0; values(&x).len()];
-        let (mut dgamma, mut dbeta) = (vec![0.0; channels], vec![0.0; channels]);
-        kernels::batch_norm_train_backward(
-            (values(&x), kernel_shape(&dims)),
-            affine(&gamma, &beta, epsilon),
-            act,
-            (values(&mean), values(&var)),
-            values(&grad),
-            (&mut dx, &mut dgamma, &mut dbeta),
-            Threads::Pool,
+        let stats = (values(&mean), values(&var));
+        let parameters = [&gamma, &beta];
+        let gradients = with_outputs(
+            &x,
+            parameters,
+            how.epsilon,
+            |input, affine, dx, [dg, db]| {
+                let (grad, outputs) = (values(&grad), (dx, dg, db));
+                let act = how.act;
+                kernels::batch_norm_train_backward(
+                    input,
+                    affine,
+                    act,
+                    stats,
+                    grad,
+                    outputs,
+                    Threads::Pool,
+                )
+            },
         );
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let gradients = [
-            (node_x, tensor(dx, dims)),
-            (node_gamma, tensor(dgamma, [channels])),
-        ];
-        let gradients = gradients
-            .into_iter()
-            .chain([(node_beta, tensor(dbeta, [channels]))]);
-        for (node, gradient) in gradients {
+        for (node, gradient) in ops.parents.into_iter().zip(gradients) {
             if let Some(node) = node {
                 grads.register::<Flex>(node.id, gradient);
             }
@@ -153,41 +155,51 @@ impl Backward<Flex, 3> for BatchNormBackward {
 fn forward(
     x: FlexTensor,
     [gamma, beta]: [FlexTensor; 2],
-    epsilon: f64,
-    act: Activation,
+    how: Normalise,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+    let [out, mean, var] = with_outputs(
+        &x,
+        [&gamma, &beta],
+        how.epsilon,
+        |input, affine, out, stats| {
+            let [mean, var] = stats;
+            kernels::batch_norm_train(input, affine, how.act, out, (mean, var), Threads::Pool)
+        },
+    );
+    (out, mean, var)
+}
+
+/// Runs `kernel` on the kernels' view of `x` (`[n, c, …]` as `[n, c, positions, 1]`) and of
+/// the affine parameters, with zeroed outputs of `x`'s size and of one value per channel (two),
+/// and returns those outputs as tensors.
+fn with_outputs(
+    x: &FlexTensor,
+    [gamma, beta]: [&FlexTensor; 2],
+    eps: f64,
+    kernel: impl FnOnce((&[f32], kernels::Shape), kernels::Affine, &mut [f32], [&mut [f32]; 2]),
+) -> [FlexTensor; 3] {
     let dims = x.layout().shape().to_vec();
     let channels = dims[1];
-    let mut out = vec![0.0; values(&x).len()];
-    let (mut mean, mut var) = (vec![0.0; channels], vec![0.0; channels]);
-    kernels::batch_norm_train(
-        (values(&x), kernel_shape(&dims)),
-        affine(&gamma, &beta, epsilon),
-        act,
-        &mut out,
-        (&mut mean, &mut var),
-        Threads::Pool,
-    );
-    (
-        tensor(out, dims),
-        tensor(mean, [channels]),
-        tensor(var, [channels]),
-    )
-}
-
-/// `[n, c, …]` as the kernels' `[n, c, positions, 1]`.
-fn kernel_shape(dims: &[usize]) -> kernels::Shape {
-    [dims[0], dims[1], dims[2..].iter().product(), 1]
-}
-
-/// The kernels' view of the affine parameters.
-fn affine<'a>(gamma: &'a FlexTensor, beta: &'a FlexTensor, eps: f64) -> kernels::Affine<'a> {
-    kernels::Affine {
+    let shape = [dims[0], channels, dims[2..].iter().product(), 1];
+    let affine = kernels::Affine {
         gamma: values(gamma),
         beta: values(beta),
         eps,
-    }
+    };
+    let mut map = vec![0.0; dims.iter().product()];
+    let [mut first, mut second] = [vec![0.0; channels], vec![0.0; channels]];
+    kernel(
+        (values(x), shape),
+        affine,
+        &mut map,
+        [&mut first, &mut second],
+    );
+    [
+        tensor(map, dims),
+        tensor(first, [channels]),
+        tensor(second, [channels]),
+    ]
 }
 
 #[cfg(test)]

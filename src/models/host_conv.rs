@@ -108,11 +108,13 @@ impl Backward<Flex, 2> for HostConvBackward {
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         let weight = checkpointer.retrieve_node_output::<FlexTensor>(weight_state);
         if let Some(node) = node_x {
-            let dx = input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
+            let (x, weight, grad) = (x.clone(), weight.clone(), grad.clone());
+            let dx = gradient(Gradient::Input, x, weight, grad, options.clone());
             grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, weight_grad(x, weight, grad, options));
+            let dw = gradient(Gradient::Weight, x, weight, grad, options);
+            grads.register::<Flex>(node.id, dw);
         }
     }
 }
@@ -132,44 +134,51 @@ fn forward(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTe
     tensor(out, out_shape)
 }
 
-/// The gradient of the convolution's input from its output's gradient.
-fn input_grad(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    options: ConvOptions<2>,
-) -> FlexTensor {
-    let zero = vec![0.0; weight.layout().shape()[0]];
-    let geometry = Geometry::of(&x, &weight, &options);
-    let Some(geometry) = geometry.filter(|g| g.conv(&[], &zero).has_input_grad()) else {
-        return Flex::conv2d_x_backward(x, weight, grad, options);
-    };
-    let (weight, grad) = (contiguous(weight), contiguous(grad));
-    let conv = geometry.conv(values(&weight), &zero);
-    let mut dx = vec![0.0; geometry.shape.iter().product()];
-    conv.input_grad(values(&grad), geometry.shape, &mut dx, Threads::Pool);
-    tensor(dx, geometry.shape)
+/// Which gradient of the convolution.
+#[derive(Debug, Clone, Copy)]
+enum Gradient {
+    Input,
+    Weight,
 }
 
-/// The gradient of the convolution's weight from its output's gradient.
-fn weight_grad(
+/// One of the convolution's gradients from its output's gradient.
+fn gradient(
+    which: Gradient,
     x: FlexTensor,
     weight: FlexTensor,
     grad: FlexTensor,
     options: ConvOptions<2>,
 ) -> FlexTensor {
     let zero = vec![0.0; weight.layout().shape()[0]];
-    let geometry = Geometry::of(&x, &weight, &options);
-    let Some(geometry) = geometry.filter(|g| g.conv(&[], &zero).has_weight_grad()) else {
-        return Flex::conv2d_weight_backward(x, weight, grad, options);
+    let covered = |geometry: &Geometry| {
+        let conv = geometry.conv(&[], &zero);
+        match which {
+            Gradient::Input => conv.has_input_grad(),
+            Gradient::Weight => conv.has_weight_grad(),
+        }
+    };
+    let Some(geometry) = Geometry::of(&x, &weight, &options).filter(covered) else {
+        return match which {
+            Gradient::Input => Flex::conv2d_x_backward(x, weight, grad, options),
+            Gradient::Weight => Flex::conv2d_weight_backward(x, weight, grad, options),
+        };
     };
     let (x, weight, grad) = (contiguous(x), contiguous(weight), contiguous(grad));
     let conv = geometry.conv(values(&weight), &zero);
-    let mut dw = vec![0.0; conv.weight.len()];
-    let input = (values(&x), geometry.shape);
-    conv.weight_grad(input, values(&grad), &mut dw, Threads::Pool);
-    let weight_shape: [usize; 4] = weight.layout().shape().dims();
-    tensor(dw, weight_shape)
+    match which {
+        Gradient::Input => {
+            let mut dx = vec![0.0; geometry.shape.iter().product()];
+            conv.input_grad(values(&grad), geometry.shape, &mut dx, Threads::Pool);
+            tensor(dx, geometry.shape)
+        }
+        Gradient::Weight => {
+            let mut dw = vec![0.0; conv.weight.len()];
+            let input = (values(&x), geometry.shape);
+            conv.weight_grad(input, values(&grad), &mut dw, Threads::Pool);
+            let weight_shape: [usize; 4] = weight.layout().shape().dims();
+            tensor(dw, weight_shape)
+        }
+    }
 }
 
 /// A convolution's geometry in the terms of the kernels, when they cover it: f32, a square
