@@ -60,9 +60,8 @@ pub fn batch_norm_train(
     for_each_pair(threads, out, plane, x, plane, |index, out, x| {
         let channel = index % c;
         let normalise = affine.normalise(channel, means[channel], vars[channel]);
-        let (scale, shift) = (normalise.scale, normalise.shift);
         out.copy_from_slice(x);
-        act.map_all(out, |v| v * scale + shift);
+        act.map_all(out, |v| normalise.output(v));
     });
 }
 
@@ -114,7 +113,7 @@ pub fn batch_norm_train_backward(
             #[inline(always)]
             || {
                 for ((d, &g), &v) in dx.iter_mut().zip(g).zip(x) {
-                    let y = v * normalise.scale + normalise.shift;
+                    let y = normalise.output(v);
                     let g = if (y > lo) & (y < hi) { g } else { 0.0 };
                     let normalised = (v - normalise.mean) * normalise.inv_std;
                     *d = gamma * normalise.inv_std * (g - mean_grad - normalised * mean_normalised);
@@ -131,8 +130,16 @@ struct Normalise {
     inv_std: f32,
     /// `gamma · inv_std`.
     scale: f32,
-    /// `beta − mean · scale`.
-    shift: f32,
+    beta: f32,
+}
+
+impl Normalise {
+    /// The normalised value of `v`, before the activation (centred first, so a mean far from
+    /// zero costs no precision).
+    #[inline(always)]
+    fn output(self, v: f32) -> f32 {
+        (v - self.mean) * self.scale + self.beta
+    }
 }
 
 /// Values of each vector block of the gradient sums.
@@ -143,7 +150,7 @@ const LANES: usize = 16;
 #[inline(always)]
 fn gated_sums(x: &[f32], grad: &[f32], (lo, hi): (f32, f32), n: Normalise) -> (f64, f64) {
     let term = |v: f32, g: f32| {
-        let y = v * n.scale + n.shift;
+        let y = n.output(v);
         let g = if (y > lo) & (y < hi) { g } else { 0.0 };
         (g, g * ((v - n.mean) * n.inv_std))
     };
@@ -172,12 +179,11 @@ impl Affine<'_> {
     fn normalise(&self, channel: usize, mean: f32, var: f32) -> Normalise {
         let inv_std = 1.0 / (f64::from(var) + self.eps).sqrt();
         let scale = f64::from(self.gamma[channel]) * inv_std;
-        let shift = f64::from(self.beta[channel]) - f64::from(mean) * scale;
         Normalise {
             mean,
             inv_std: inv_std as f32,
             scale: scale as f32,
-            shift: shift as f32,
+            beta: self.beta[channel],
         }
     }
 }
