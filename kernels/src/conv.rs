@@ -113,8 +113,9 @@ impl Conv<'_> {
         let (in_group, out_group) = (c / groups, out_c / groups);
         let depth = in_group * k * k;
         let positions = oh * ow;
-        let width = (TILE_FLOATS / depth)
-            .min(OUTPUT_FLOATS / out_group)
+        // A whole number of the GEMM's 64-column blocks, so no task ends in a partial one.
+        let width = ((TILE_FLOATS / depth).min(OUTPUT_FLOATS / out_group) / COLUMNS.start
+            * COLUMNS.start)
             .clamp(COLUMNS.start, COLUMNS.end)
             .min(positions);
         let tiles = positions.div_ceil(width);

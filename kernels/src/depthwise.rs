@@ -7,6 +7,8 @@
 //! row and column parity first, so its taps are contiguous too and no unused output is
 //! computed.
 
+use std::cell::RefCell;
+
 use crate::simd::simd;
 use crate::tasks::{SharedOutput, for_each, for_each_chunk};
 use crate::{Activation, Shape, Threads};
@@ -33,9 +35,9 @@ pub(crate) fn depthwise_3x3(
     let planes = n * c;
     let output = SharedOutput::new(out);
     for_each(threads, planes.div_ceil(PLANES_PER_TASK), |task| {
-        let mut scratch = vec![0.0f32; layout.scratch_len()];
+        let mut buffers = BUFFERS.with_borrow_mut(std::mem::take);
         let band = (BAND_FLOATS / layout.row).max(1);
-        let mut sums = vec![0.0f32; band * layout.row];
+        let (scratch, sums) = buffers.for_layout(layout, band * layout.row);
         for plane in task * PLANES_PER_TASK..((task + 1) * PLANES_PER_TASK).min(planes) {
             let channel = plane % c;
             let taps: &[f32; 9] = weight[channel * 9..channel * 9 + 9]
@@ -48,22 +50,66 @@ pub(crate) fn depthwise_3x3(
             simd(
                 #[inline(always)]
                 || {
-                    layout.fill(&x[plane * h * w..(plane + 1) * h * w], &mut scratch);
+                    layout.fill(&x[plane * h * w..(plane + 1) * h * w], scratch);
                     for (i, rows) in plane_out.chunks_mut(band * ow).enumerate() {
                         let sums = &mut sums[..rows.len() / ow * layout.row];
-                        let sources = layout.sources(&scratch, i * band, sums.len());
+                        let sources = layout.sources(scratch, i * band, sums.len());
                         tap_sums(sums, sources, taps, bias[channel]);
                         for (row, sums_row) in
                             rows.chunks_exact_mut(ow).zip(sums.chunks_exact(layout.row))
                         {
-                            row.copy_from_slice(&sums_row[..ow]);
+                            copy_row(row, &sums_row[..ow]);
                             act.map_all(row, |v| v);
                         }
                     }
                 },
             );
         }
+        BUFFERS.with_borrow_mut(|kept| *kept = buffers);
     });
+}
+
+thread_local! {
+    /// The thread's scratch planes and sums, reused by its next task.
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+/// Scratch planes, zero wherever [`Layout::fill`] does not write for `layout`, and sums.
+#[derive(Debug, Default)]
+struct Buffers {
+    layout: Option<Layout>,
+    scratch: Vec<f32>,
+    sums: Vec<f32>,
+}
+
+impl Buffers {
+    /// The scratch planes for `layout` (zeroed when the layout changed) and `sums` floats.
+    fn for_layout(&mut self, layout: Layout, sums: usize) -> (&mut [f32], &mut [f32]) {
+        if self.layout != Some(layout) {
+            self.scratch.clear();
+            self.scratch.resize(layout.scratch_len(), 0.0);
+            self.layout = Some(layout);
+        }
+        // Every sum is written before it is read.
+        self.sums.resize(sums, 0.0);
+        (&mut self.scratch, &mut self.sums[..sums])
+    }
+}
+
+/// Copies a row in 16-value blocks the compiler keeps inline (short rows would otherwise
+/// each cost a call to `memcpy`).
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    let mut blocks = dst.chunks_exact_mut(LANES);
+    let mut sources = src.chunks_exact(LANES);
+    for (d, s) in (&mut blocks).zip(&mut sources) {
+        let d: &mut [f32; LANES] = d.try_into().expect("a block");
+        let s: &[f32; LANES] = s.try_into().expect("a block");
+        *d = *s;
+    }
+    for (d, s) in blocks.into_remainder().iter_mut().zip(sources.remainder()) {
+        *d = *s;
+    }
 }
 
 /// `dw` (`[c, 1, 3, 3]`) = the gradient of a depthwise 3×3 convolution's weights (padding 1,
@@ -105,8 +151,11 @@ pub(crate) fn depthwise_3x3_weight_grad(
 }
 
 /// Where the scratch planes of one input plane put each value, and where each tap reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
+    /// Input height (two heights can share every other field, but not the values `fill`
+    /// writes).
+    height: usize,
     /// Input width.
     width: usize,
     /// Output height and width.
@@ -131,6 +180,7 @@ impl Layout {
             (output[1] + 1, output[0] + 1)
         };
         Self {
+            height: h,
             width: w,
             output,
             stride,
@@ -157,7 +207,7 @@ impl Layout {
         if self.stride == 1 {
             for (y, src) in input.chunks_exact(w).enumerate() {
                 let start = (y + 1) * self.row + 1;
-                scratch[start..start + w].copy_from_slice(src);
+                copy_row(&mut scratch[start..start + w], src);
             }
             return;
         }

@@ -6,12 +6,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Convolutions at odd sizes: (input shape, output channels, kernel, stride, padding, groups).
-pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 17] = [
+pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 19] = [
     ([1, 5, 1, 1], 7, 1, 1, 0, 1),    // 1×1 plane, batch 1
     ([3, 16, 5, 11], 24, 1, 1, 0, 1), // odd width
     ([1, 8, 40, 41], 9, 1, 1, 0, 1),  // several column tiles
     ([2, 8, 7, 9], 12, 1, 2, 0, 1),   // strided 1×1 (a downsampling shortcut)
-    ([2, 6, 9, 13], 10, 3, 1, 1, 1),  //
+    ([2, 6, 9, 13], 10, 3, 1, 1, 1),  // 3×3
     ([1, 4, 1, 1], 6, 3, 2, 1, 1),    // 1×1 plane through a 3×3 kernel
     ([2, 3, 41, 69], 5, 7, 2, 3, 1),  // a stem: several im2col tiles
     ([1, 2, 1, 1], 3, 7, 2, 3, 1),    // a stem on a 1×1 plane: windows mostly padding
@@ -24,6 +24,8 @@ pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 17] = [
     ([1, 4, 1, 1], 4, 3, 1, 1, 4),    // depthwise on a 1×1 plane
     ([1, 4, 6, 7], 6, 3, 1, 1, 2),    // grouped
     ([1, 3, 6, 5], 3, 5, 1, 2, 3),    // depthwise 5×5, through im2col
+    ([1, 2, 6, 7], 2, 3, 2, 1, 2),    // depthwise, strided; then one row less: the same
+    ([1, 2, 5, 7], 2, 3, 2, 1, 2),    // scratch layout, but other values written
 ];
 
 /// `len` values drawn uniformly from [-2, 2) with `seed`.
