@@ -81,7 +81,7 @@ pub fn batch_norm_train_backward(
     let plane = h * w;
     let count = (n * plane) as f64;
     let (gamma_out, beta_out) = (SharedOutput::new(dgamma), SharedOutput::new(dbeta));
-    let gate = act.gradient_gate();
+    let gate = act.range();
     for_each(threads, c, |channel| {
         let normalise = affine.normalise(channel, mean[channel], var[channel]);
         let (mut sum, mut sum_normalised) = (0.0f64, 0.0f64);

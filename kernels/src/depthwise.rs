@@ -54,12 +54,11 @@ pub(crate) fn depthwise_3x3(
                     for (i, rows) in plane_out.chunks_mut(band * ow).enumerate() {
                         let sums = &mut sums[..rows.len() / ow * layout.row];
                         let sources = layout.sources(scratch, i * band, sums.len());
-                        tap_sums(sums, sources, taps, bias[channel]);
+                        tap_sums(sums, sources, (taps, bias[channel]), act.range());
                         for (row, sums_row) in
                             rows.chunks_exact_mut(ow).zip(sums.chunks_exact(layout.row))
                         {
                             copy_row(row, &sums_row[..ow]);
-                            act.map_all(row, |v| v);
                         }
                     }
                 },
@@ -254,9 +253,20 @@ impl Layout {
     }
 }
 
-/// `sums[p] = bias + Σ taps[t] · sources[t][p]`, as fused multiply-adds.
+/// `sums[p] = act(bias + Σ taps[t] · sources[t][p])`, as fused multiply-adds, the
+/// activation as the interval `(lo, hi)` it clamps to (NaN kept).
 #[inline(always)]
-fn tap_sums(sums: &mut [f32], sources: [&[f32]; 9], taps: &[f32; 9], bias: f32) {
+fn tap_sums(
+    sums: &mut [f32],
+    sources: [&[f32]; 9],
+    (taps, bias): (&[f32; 9], f32),
+    (lo, hi): (f32, f32),
+) {
+    // Two selects, not a branch, so the block loop stays vectorised.
+    let clamp = |v: f32| {
+        let v = if v < lo { lo } else { v };
+        if v > hi { hi } else { v }
+    };
     let k: [f32; 9] = *taps;
     let mut blocks = sums.chunks_exact_mut(LANES);
     let mut start = 0;
@@ -270,13 +280,13 @@ fn tap_sums(sums: &mut [f32], sources: [&[f32]; 9], taps: &[f32; 9], bias: f32) 
                 *a = tap.mul_add(v, *a);
             }
         }
-        block.copy_from_slice(&acc);
+        block.copy_from_slice(&acc.map(clamp));
         start += LANES;
     }
     for (i, s) in blocks.into_remainder().iter_mut().enumerate() {
-        *s = k.iter().zip(&sources).fold(bias, |acc, (&tap, source)| {
+        *s = clamp(k.iter().zip(&sources).fold(bias, |acc, (&tap, source)| {
             tap.mul_add(source[start + i], acc)
-        });
+        }));
     }
 }
 

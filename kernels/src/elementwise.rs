@@ -20,9 +20,9 @@ impl Activation {
         }
     }
 
-    /// The open interval of pre-activation values through which the activation passes a
-    /// gradient on (PyTorch's: ReLU where `v > 0`, ReLU6 where `0 < v < 6`).
-    pub(crate) fn gradient_gate(self) -> (f32, f32) {
+    /// The interval the activation clamps its input to; its gradient passes where the input
+    /// lies strictly inside (PyTorch's: ReLU where `v > 0`, ReLU6 where `0 < v < 6`).
+    pub(crate) fn range(self) -> (f32, f32) {
         match self {
             Self::Identity => (f32::NEG_INFINITY, f32::INFINITY),
             Self::Relu => (0.0, f32::INFINITY),
