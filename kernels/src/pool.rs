@@ -13,10 +13,10 @@ pub fn max_pool_3x3_s2(x: &[f32], shape: Shape, out: &mut [f32], threads: Thread
         // Maximum over each window's columns, for every input row.
         let mut columns = vec![0.0f32; h * ow];
         for (m, row) in columns.chunks_exact_mut(ow).zip(x.chunks_exact(w)) {
-            for (j, m) in m.iter_mut().enumerate() {
-                let window = &row[(2 * j).saturating_sub(1)..(2 * j + 2).min(w)];
-                *m = window[1..].iter().fold(window[0], |a, &b| max_nan(a, b));
-            }
+            simd(
+                #[inline(always)]
+                || window_maxima(row, m),
+            );
         }
         for (r, out_row) in o.chunks_exact_mut(ow).enumerate() {
             let first = (2 * r).saturating_sub(1);
@@ -30,6 +30,30 @@ pub fn max_pool_3x3_s2(x: &[f32], shape: Shape, out: &mut [f32], threads: Thread
             }
         }
     });
+}
+
+/// `m[j]` = the maximum of `row`'s columns `2j − 1 ..= 2j + 1` that exist: a window wholly
+/// inside the row is three values at fixed offsets, which vectorises; only the first and the
+/// last window are cut by the padding.
+#[inline(always)]
+fn window_maxima(row: &[f32], m: &mut [f32]) {
+    let w = row.len();
+    if w == 1 {
+        m[0] = row[0];
+        return;
+    }
+    m[0] = max_nan(row[0], row[1]);
+    // Windows j = 1 ..= (w − 2) / 2 lie inside the row: pairs (2j − 1, 2j), then 2j + 1.
+    let inside = (w - 2) / 2;
+    let pairs = row[1..].chunks_exact(2);
+    let thirds = row[3..].iter().step_by(2);
+    for ((m, pair), &third) in m[1..=inside].iter_mut().zip(pairs).zip(thirds) {
+        *m = max_nan(max_nan(pair[0], pair[1]), third);
+    }
+    // A last window over the row's end (odd width): columns 2j − 1 and 2j.
+    for (j, m) in m.iter_mut().enumerate().skip(inside + 1) {
+        *m = max_nan(row[2 * j - 1], row[2 * j]);
+    }
 }
 
 /// 2×2 average pooling with stride 2 of `x` into `out` (`[n, c, h / 2, w / 2]`).
