@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 
+use crate::elementwise::clamp_to;
 use crate::simd::simd;
 use crate::tasks::{SharedOutput, for_each, for_each_chunk};
 use crate::{Activation, Shape, Threads};
@@ -139,7 +140,7 @@ pub(crate) fn depthwise_3x3_weight_grad(
                     let g = &grad[plane * oh * ow..(plane + 1) * oh * ow];
                     for (row, g_row) in spread.chunks_exact_mut(layout.row).zip(g.chunks_exact(ow))
                     {
-                        row[..ow].copy_from_slice(g_row);
+                        copy_row(&mut row[..ow], g_row);
                     }
                     tap_dots(&spread, layout.sources(&scratch, 0, len), &mut dots);
                 }
@@ -260,13 +261,9 @@ fn tap_sums(
     sums: &mut [f32],
     sources: [&[f32]; 9],
     (taps, bias): (&[f32; 9], f32),
-    (lo, hi): (f32, f32),
+    range: (f32, f32),
 ) {
-    // Two selects, not a branch, so the block loop stays vectorised.
-    let clamp = |v: f32| {
-        let v = if v < lo { lo } else { v };
-        if v > hi { hi } else { v }
-    };
+    let clamp = |v: f32| clamp_to(range, v);
     let k: [f32; 9] = *taps;
     let mut blocks = sums.chunks_exact_mut(LANES);
     let mut start = 0;

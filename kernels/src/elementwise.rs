@@ -11,17 +11,12 @@ impl Activation {
     /// Applies the activation to `v`, keeping NaN as PyTorch does.
     #[inline(always)]
     fn apply(self, v: f32) -> f32 {
-        match self {
-            Self::Identity => v,
-            Self::Relu if v < 0.0 => 0.0,
-            Self::Relu6 if v < 0.0 => 0.0,
-            Self::Relu6 if v > 6.0 => 6.0,
-            Self::Relu | Self::Relu6 => v,
-        }
+        clamp_to(self.range(), v)
     }
 
     /// The interval the activation clamps its input to; its gradient passes where the input
     /// lies strictly inside (PyTorch's: ReLU where `v > 0`, ReLU6 where `0 < v < 6`).
+    #[inline(always)]
     pub(crate) fn range(self) -> (f32, f32) {
         match self {
             Self::Identity => (f32::NEG_INFINITY, f32::INFINITY),
@@ -51,6 +46,13 @@ impl Activation {
     pub(crate) fn add_bias(self, values: &mut [f32], bias: f32) {
         self.map_all(values, |v| v + bias);
     }
+}
+
+/// `v` clamped to `(lo, hi)`, NaN kept: two selects, not a branch, so loops over it vectorise.
+#[inline(always)]
+pub(crate) fn clamp_to((lo, hi): (f32, f32), v: f32) -> f32 {
+    let v = if v < lo { lo } else { v };
+    if v > hi { hi } else { v }
 }
 
 /// Applies `act` to every value in place.
