@@ -12,6 +12,7 @@ mod batch_norm;
 mod conv;
 mod conv_grad;
 mod depthwise;
+mod depthwise_lanes;
 mod elementwise;
 mod gemm;
 mod linear;
