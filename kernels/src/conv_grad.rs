@@ -170,7 +170,7 @@ impl Conv<'_> {
                     let (rhs, rhs_row) = if pointwise {
                         (image[cols.start..].as_ptr(), positions)
                     } else {
-                        self.im2col(image, ([h, w], [oh, ow]), 0, cols.clone(), &mut tile);
+                        self.im2col_tile(image, ([h, w], [oh, ow]), 0, cols.clone(), &mut tile);
                         (tile.as_ptr(), cols.len())
                     };
                     // SAFETY: `sum` is [out_c, depth]; `g` is [out_c, cols] at row stride

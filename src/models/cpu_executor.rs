@@ -3,10 +3,12 @@
 //!
 //! Layers run from their folded host values (BatchNorm folded in, the activation that follows
 //! applied by the same kernel). A batch with at least as many images as the pool has threads
-//! runs image by image, each image on one thread with single-threaded kernels, so threads never
-//! wait for each other inside a pass; a smaller batch runs whole, every kernel split over the
-//! pool. A map no operation holds any more is recycled as a later output, and a thread keeps a
-//! few buffers for its next pass (at most [`KEPT_BYTES`]), so passes rarely allocate.
+//! runs on single-threaded kernels, so threads never wait for each other inside a layer: the
+//! network's early part (large maps) image by image, then its late part (small maps, many
+//! weights) on several images stacked into one map; a smaller batch runs whole, every kernel
+//! split over the pool. A map no operation holds any more is recycled as a later output, and
+//! a thread keeps a few buffers for its next pass (at most [`KEPT_BYTES`]), so passes rarely
+//! allocate.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,6 +24,10 @@ use crate::models::network::Network;
 
 /// Spare buffers an executor keeps for later outputs.
 const SPARE_BUFFERS: usize = 64;
+/// Most images whose maps a thread stacks into one for the late part of a pass.
+const STACKED_IMAGES: usize = 4;
+/// Most images whose early maps are held at once.
+const WAVE_IMAGES: usize = 64;
 /// Most bytes of spare buffers a thread keeps for its next pass.
 const KEPT_BYTES: usize = 64 << 20;
 
@@ -32,14 +38,18 @@ thread_local! {
 
 /// Eval-mode features of `network` for a normalised batch `[n, 3, h, w]`: `n` rows.
 pub fn features(network: &Network, batch: &[f32], shape: Shape) -> Vec<f32> {
-    run(batch, shape, |executor, x| network.flow(executor, x).values).concat()
+    run(network, batch, shape, |executor, early| {
+        let map = network.late_map(executor, early);
+        network.features_of_map(executor, map).values
+    })
+    .concat()
 }
 
 /// Eval-mode feature maps of `network` before global pooling for a normalised batch
 /// `[n, 3, h, w]`: their values and shape `[n, c, h', w']`.
 pub fn feature_maps(network: &Network, batch: &[f32], shape: Shape) -> (Vec<f32>, Shape) {
-    let maps = run(batch, shape, |executor, x| {
-        let map = network.feature_map(executor, x);
+    let maps = run(network, batch, shape, |executor, early| {
+        let map = network.late_map(executor, early);
         let values = executor.own(map);
         (values.values().to_vec(), values.shape)
     });
@@ -49,32 +59,59 @@ pub fn feature_maps(network: &Network, batch: &[f32], shape: Shape) -> (Vec<f32>
     (values, map_shape)
 }
 
-/// Runs `pass` on the batch: image by image on the pool's threads, or whole with every kernel
-/// split over the pool when the batch has fewer images than the pool has threads.
+/// Runs `network`'s early part ([`Network::early_map`]) on the batch, then `late` on its
+/// output.
+///
+/// A batch with at least as many images as the pool has threads runs in waves of up to
+/// [`WAVE_IMAGES`] images: the early part image by image, each image on one thread, so its
+/// large maps stay in cache; then the late part on the wave's maps in stacks of up to
+/// [`STACKED_IMAGES`], each on one thread, so its layers read their weights once for several
+/// images. A smaller batch runs whole, every kernel split over the pool.
 fn run<T: Send>(
+    network: &Network,
     batch: &[f32],
     shape: Shape,
-    pass: impl Fn(&mut CpuExecutor, HostMap) -> T + Sync,
+    late: impl Fn(&mut CpuExecutor, HostMap) -> T + Sync,
 ) -> Vec<T> {
     let [n, c, h, w] = shape;
-    assert_eq!(batch.len(), n * c * h * w, "a batch of its shape");
-    if n > 1 && n >= rayon::current_num_threads() {
-        batch
-            .par_chunks(c * h * w)
-            .map_init(
-                || CpuExecutor::new(Threads::One),
-                |executor, image| {
-                    let x = executor.input(image, [1, c, h, w]);
-                    pass(executor, x)
-                },
-            )
-            .collect()
+    let image_len = c * h * w;
+    assert_eq!(batch.len(), n * image_len, "a batch of its shape");
+    let threads = rayon::current_num_threads();
+    if n > 1 && n >= threads {
+        let stacked = (n / threads).clamp(1, STACKED_IMAGES);
+        let mut results = Vec::with_capacity(n.div_ceil(stacked));
+        for wave in batch.chunks(WAVE_IMAGES * image_len) {
+            let early: Vec<MapValues> = wave
+                .par_chunks(image_len)
+                .map_init(
+                    || CpuExecutor::new(Threads::One),
+                    |executor, image| {
+                        let x = executor.input(image, [1, c, h, w]);
+                        let map = network.early_map(executor, x);
+                        executor.own(map)
+                    },
+                )
+                .collect();
+            let late_results: Vec<T> = early
+                .par_chunks(stacked)
+                .map_init(
+                    || CpuExecutor::new(Threads::One),
+                    |executor, maps| {
+                        let x = executor.stack(maps);
+                        late(executor, x)
+                    },
+                )
+                .collect();
+            results.extend(late_results);
+        }
+        results
     } else {
         // On a worker of the pool, so the kernels' parallel loops start without a hand-off.
         rayon::scope(|_| {
             let mut executor = CpuExecutor::new(Threads::Pool);
             let x = executor.input(batch, shape);
-            vec![pass(&mut executor, x)]
+            let early = network.early_map(&mut executor, x);
+            vec![late(&mut executor, early)]
         })
     }
 }
@@ -170,6 +207,19 @@ impl CpuExecutor {
     fn input(&mut self, values: &[f32], shape: Shape) -> HostMap {
         let mut buffer = self.buffer(values.len());
         buffer[..values.len()].copy_from_slice(values);
+        HostMap(Rc::new(MapValues { buffer, shape }))
+    }
+
+    /// One map of the images of `maps`, which share their other dimensions.
+    fn stack(&mut self, maps: &[MapValues]) -> HostMap {
+        let mut shape = maps[0].shape;
+        shape[0] = maps.iter().map(|map| map.shape[0]).sum();
+        let mut buffer = self.buffer(shape.iter().product());
+        let mut at = 0;
+        for map in maps {
+            buffer[at..at + map.len()].copy_from_slice(map.values());
+            at += map.len();
+        }
         HostMap(Rc::new(MapValues { buffer, shape }))
     }
 
@@ -460,7 +510,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_run_image_by_image_equals_the_batch_run_whole() {
+    fn a_batch_run_in_waves_and_stacks_equals_the_batch_run_whole() {
         let cpu = Backend::select(DeviceChoice::Cpu, Precision::F32).unwrap();
         for name in [
             ModelName::OsnetIbnX1_0,
@@ -468,24 +518,25 @@ mod tests {
             ModelName::Resnet50,
         ] {
             let model = Model::random(name, 3, &cpu).unwrap();
-            let shape = [3, 3, 64, 32];
+            let shape = [5, 3, 64, 32];
             let batch = random(shape.iter().product(), 15);
-            let one_thread = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap();
+            let pool = |threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+            };
             // One thread: the batch runs whole, every kernel on the pool (of one).
-            let whole = one_thread.install(|| features(&model.network, &batch, shape));
-            // Three threads, three images: image by image.
-            let three = rayon::ThreadPoolBuilder::new()
-                .num_threads(3)
-                .build()
-                .unwrap();
-            let by_image = three.install(|| features(&model.network, &batch, shape));
-            assert_close(&by_image, &whole, 1e-5, name.name());
-            let (maps, map_shape) = three.install(|| feature_maps(&model.network, &batch, shape));
-            assert_eq!(map_shape[0], 3);
-            assert_eq!(maps.len(), map_shape.iter().product::<usize>());
+            let whole = pool(1).install(|| features(&model.network, &batch, shape));
+            // Two threads, five images: the early part image by image, the late part on
+            // stacks of two, two and one images.
+            let stacked = pool(2).install(|| features(&model.network, &batch, shape));
+            assert_close(&stacked, &whole, 1e-5, name.name());
+            let (maps, map_shape) = pool(2).install(|| feature_maps(&model.network, &batch, shape));
+            let (whole_maps, whole_shape) =
+                pool(1).install(|| feature_maps(&model.network, &batch, shape));
+            assert_eq!(map_shape, whole_shape);
+            assert_close(&maps, &whole_maps, 1e-5, name.name());
         }
     }
 }

@@ -22,6 +22,8 @@ const SETTINGS: [(usize, usize, usize, usize); 7] = [
     (6, 320, 1, 1),
 ];
 const STEM_CHANNELS: usize = 32;
+/// Bottlenecks of the first three settings, which run at output strides up to 8.
+const EARLY_BLOCKS: usize = SETTINGS[0].2 + SETTINGS[1].2 + SETTINGS[2].2;
 const FEATURE_DIM: usize = 1280;
 
 /// Which PyTorch graph (and key naming) a checkpoint was written from.
@@ -167,16 +169,35 @@ impl MobileNetV2 {
     /// Forward pass `[n, 3, h, w] → [n, 1280]`: the pooled features.
     pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
         let map = self.feature_map(f, x);
-        f.global_avg_pool(map)
+        self.features_of_map(f, map)
     }
 
     /// The map before global pooling: the last 1×1 convolution's output, Torchreid's
     /// `featuremaps`.
     pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
-        let mut x = f.conv_bn(&self.stem, x, Activation::Relu6);
-        for block in &self.blocks {
-            x = block.forward(f, x);
-        }
+        let early = self.early_map(f, x);
+        self.late_map(f, early)
+    }
+
+    /// The stem and the bottlenecks at output strides up to 8.
+    pub fn early_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let x = f.conv_bn(&self.stem, x, Activation::Relu6);
+        self.blocks[..EARLY_BLOCKS]
+            .iter()
+            .fold(x, |x, block| block.forward(f, x))
+    }
+
+    /// The other bottlenecks and the last 1×1 convolution, from
+    /// [`MobileNetV2::early_map`]'s output.
+    pub fn late_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let x = self.blocks[EARLY_BLOCKS..]
+            .iter()
+            .fold(x, |x, block| block.forward(f, x));
         f.conv_bn(&self.head, x, Activation::Relu6)
+    }
+
+    /// The pooled features of the map before global pooling.
+    pub fn features_of_map<F: Flow>(&self, f: &mut F, map: F::Map) -> F::Vector {
+        f.global_avg_pool(map)
     }
 }

@@ -149,4 +149,32 @@ impl Network {
             Network::MobileNetV2(net) => net.forward(f, x),
         }
     }
+
+    /// The first part of [`Network::feature_map`]: the stem and the stages at output strides
+    /// up to 8, whose maps are large.
+    pub fn early_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        match self {
+            Network::OsNet(net) => net.early_map(f, x),
+            Network::ResNet(net) => net.early_map(f, x),
+            Network::MobileNetV2(net) => net.early_map(f, x),
+        }
+    }
+
+    /// The rest of [`Network::feature_map`], from [`Network::early_map`]'s output.
+    pub fn late_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        match self {
+            Network::OsNet(net) => net.late_map(f, x),
+            Network::ResNet(net) => net.late_map(f, x),
+            Network::MobileNetV2(net) => net.late_map(f, x),
+        }
+    }
+
+    /// The features of the map before global pooling: the end of [`Network::flow`].
+    pub fn features_of_map<F: Flow>(&self, f: &mut F, map: F::Map) -> F::Vector {
+        match self {
+            Network::OsNet(net) => net.features_of_map(f, map),
+            Network::ResNet(net) => net.features_of_map(f, map),
+            Network::MobileNetV2(net) => net.features_of_map(f, map),
+        }
+    }
 }

@@ -270,6 +270,19 @@ struct Stage {
     transition: Option<Transition>,
 }
 
+impl Stage {
+    fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(f, x));
+        match &self.transition {
+            Some(transition) => transition.forward(f, x),
+            None => x,
+        }
+    }
+}
+
+/// Stages (conv2 and conv3, with their transitions) that run at output strides up to 8.
+const EARLY_STAGES: usize = 2;
+
 /// A whole OSNet.
 #[derive(Module, Debug)]
 pub struct OsNet {
@@ -346,22 +359,35 @@ impl OsNet {
     /// Torchreid returns in eval mode and pairs with the logits in train mode.
     pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
         let map = self.feature_map(f, x);
-        let pooled = f.global_avg_pool(map);
-        f.linear_relu(&self.fc, pooled)
+        self.features_of_map(f, map)
     }
 
     /// The map before global pooling: conv5's output, Torchreid's `featuremaps`.
     pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let early = self.early_map(f, x);
+        self.late_map(f, early)
+    }
+
+    /// The stem, conv2 and conv3 with their transitions: the part at output strides up to 8.
+    pub fn early_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let stem = self.stem.forward(f, x, Activation::Relu);
-        let mut x = f.stem_max_pool(stem);
-        for stage in &self.stages {
-            for block in &stage.blocks {
-                x = block.forward(f, x);
-            }
-            if let Some(transition) = &stage.transition {
-                x = transition.forward(f, x);
-            }
-        }
+        let x = f.stem_max_pool(stem);
+        self.stages[..EARLY_STAGES]
+            .iter()
+            .fold(x, |x, stage| stage.forward(f, x))
+    }
+
+    /// conv4 and conv5, from [`OsNet::early_map`]'s output.
+    pub fn late_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let x = self.stages[EARLY_STAGES..]
+            .iter()
+            .fold(x, |x, stage| stage.forward(f, x));
         f.conv_bn(&self.conv5, x, Activation::Relu)
+    }
+
+    /// The features of the map before global pooling: pooled, then the fc block.
+    pub fn features_of_map<F: Flow>(&self, f: &mut F, map: F::Map) -> F::Vector {
+        let pooled = f.global_avg_pool(map);
+        f.linear_relu(&self.fc, pooled)
     }
 }

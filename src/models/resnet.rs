@@ -12,6 +12,8 @@ use crate::models::params::ParamLoader;
 
 /// Blocks per stage of ResNet-50.
 const STAGE_BLOCKS: [usize; 4] = [3, 4, 6, 3];
+/// Blocks of layer1 and layer2, which run at output strides up to 8.
+const EARLY_BLOCKS: usize = STAGE_BLOCKS[0] + STAGE_BLOCKS[1];
 /// Bottleneck output channels are 4× the stage width.
 const EXPANSION: usize = 4;
 
@@ -103,16 +105,33 @@ impl ResNet50 {
     /// Forward pass `[n, 3, h, w] → [n, 2048]`: the pooled features.
     pub fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Vector {
         let map = self.feature_map(f, x);
-        f.global_avg_pool(map)
+        self.features_of_map(f, map)
     }
 
     /// The map before global pooling: layer4's output, Torchreid's `featuremaps`.
     pub fn feature_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        let early = self.early_map(f, x);
+        self.late_map(f, early)
+    }
+
+    /// The stem, layer1 and layer2: the part at output strides up to 8.
+    pub fn early_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let stem = f.conv_bn(&self.stem, x, Activation::Relu);
-        let mut x = f.stem_max_pool(stem);
-        for block in &self.blocks {
-            x = block.forward(f, x);
-        }
-        x
+        let x = f.stem_max_pool(stem);
+        self.blocks[..EARLY_BLOCKS]
+            .iter()
+            .fold(x, |x, block| block.forward(f, x))
+    }
+
+    /// layer3 and layer4, from [`ResNet50::early_map`]'s output.
+    pub fn late_map<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
+        self.blocks[EARLY_BLOCKS..]
+            .iter()
+            .fold(x, |x, block| block.forward(f, x))
+    }
+
+    /// The pooled features of the map before global pooling.
+    pub fn features_of_map<F: Flow>(&self, f: &mut F, map: F::Map) -> F::Vector {
+        f.global_avg_pool(map)
     }
 }
