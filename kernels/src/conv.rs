@@ -42,6 +42,8 @@ const OUTPUT_FLOATS: usize = 1 << 16;
 pub(crate) const COLUMNS: Range<usize> = 64..1024;
 /// Columns a GEMM task fills by stacking images whose maps have fewer positions.
 const STACKED_COLUMNS: usize = 512;
+/// Most floats of a stacked task's right-hand side (4 MiB), which its thread keeps.
+const STACKED_TILE_FLOATS: usize = 1 << 20;
 
 impl Conv<'_> {
     /// Output channels.
@@ -121,7 +123,9 @@ impl Conv<'_> {
         let most = ((TILE_FLOATS / depth).min(OUTPUT_FLOATS / out_group) / COLUMNS.start
             * COLUMNS.start)
             .clamp(COLUMNS.start, COLUMNS.end);
-        let stack = (most.max(STACKED_COLUMNS) / positions).clamp(1, n);
+        let stack = (most.max(STACKED_COLUMNS) / positions)
+            .min(STACKED_TILE_FLOATS / (depth * positions))
+            .clamp(1, n);
         // Stacked images are whole: one task has all their positions.
         let width = if stack > 1 {
             positions
