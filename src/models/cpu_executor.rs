@@ -38,8 +38,7 @@ thread_local! {
 
 /// Eval-mode features of `network` for a normalised batch `[n, 3, h, w]`: `n` rows.
 pub fn features(network: &Network, batch: &[f32], shape: Shape) -> Vec<f32> {
-    run(network, batch, shape, |executor, early| {
-        let map = network.late_map(executor, early);
+    run(network, batch, shape, |executor, map| {
         network.features_of_map(executor, map).values
     })
     .concat()
@@ -48,8 +47,7 @@ pub fn features(network: &Network, batch: &[f32], shape: Shape) -> Vec<f32> {
 /// Eval-mode feature maps of `network` before global pooling for a normalised batch
 /// `[n, 3, h, w]`: their values and shape `[n, c, h', w']`.
 pub fn feature_maps(network: &Network, batch: &[f32], shape: Shape) -> (Vec<f32>, Shape) {
-    let maps = run(network, batch, shape, |executor, early| {
-        let map = network.late_map(executor, early);
+    let maps = run(network, batch, shape, |executor, map| {
         let values = executor.own(map);
         (values.values().to_vec(), values.shape)
     });
@@ -59,8 +57,8 @@ pub fn feature_maps(network: &Network, batch: &[f32], shape: Shape) -> (Vec<f32>
     (values, map_shape)
 }
 
-/// Runs `network`'s early part ([`Network::early_map`]) on the batch, then `late` on its
-/// output.
+/// Runs `network`'s feature map ([`Network::early_map`], then [`Network::late_map`]) on the
+/// batch, then `finish` on it.
 ///
 /// A batch with at least as many images as the pool has threads runs in waves of up to
 /// [`WAVE_IMAGES`] images: the early part image by image, each image on one thread, so its
@@ -71,7 +69,7 @@ fn run<T: Send>(
     network: &Network,
     batch: &[f32],
     shape: Shape,
-    late: impl Fn(&mut CpuExecutor, HostMap) -> T + Sync,
+    finish: impl Fn(&mut CpuExecutor, HostMap) -> T + Sync,
 ) -> Vec<T> {
     let [n, c, h, w] = shape;
     let image_len = c * h * w;
@@ -98,7 +96,8 @@ fn run<T: Send>(
                     || CpuExecutor::new(Threads::One),
                     |executor, maps| {
                         let x = executor.stack(maps);
-                        late(executor, x)
+                        let map = network.late_map(executor, x);
+                        finish(executor, map)
                     },
                 )
                 .collect();
@@ -110,8 +109,8 @@ fn run<T: Send>(
         rayon::scope(|_| {
             let mut executor = CpuExecutor::new(Threads::Pool);
             let x = executor.input(batch, shape);
-            let early = network.early_map(&mut executor, x);
-            vec![late(&mut executor, early)]
+            let map = network.feature_map(&mut executor, x);
+            vec![finish(&mut executor, map)]
         })
     }
 }
