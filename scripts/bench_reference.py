@@ -9,12 +9,21 @@ forward, label-smoothed cross-entropy + batch-hard triplet, backward, Adam with 
 on a random batch of batch/4 identities x 4, as `reidscope bench --train` does:
   engine=pytorch model=osnet_ibn_x1_0 device=cpu precision=f32 batch=32 train_images_per_s=9.1
 
+--versus REIDSCOPE alternates each ONNX Runtime measurement with `REIDSCOPE bench` on the same
+model, batch and threads, --rounds times, and prints the ratio of each pair and their median, so
+that a machine whose speed drifts (shared cores, turbo) affects both sides alike:
+  pair model=osnet_x0_25 batch=32 round=1 reidscope=512.30 onnxruntime=640.11 ratio=0.800
+  median model=osnet_x0_25 batch=32 ratio=0.801 min=0.774 max=0.833 rounds=5
+
 --device cuda times PyTorch alone on the GPU (synchronised after every step); --precision f16
 runs inference on a half-precision copy of the model, and with --train mixed-precision steps
 (torch.autocast to float16 with a GradScaler, PyTorch's own AMP).
 """
 import argparse
 import os
+import re
+import statistics
+import subprocess
 import tempfile
 import time
 
@@ -50,6 +59,9 @@ def main():
                         help="cuda: PyTorch on the GPU (ONNX Runtime is not run)")
     parser.add_argument("--precision", choices=["f32", "f16"], default="f32",
                         help="f16: a half-precision model, or with --train PyTorch's AMP")
+    parser.add_argument("--versus", metavar="REIDSCOPE",
+                        help="a reidscope binary whose bench alternates with each ONNX Runtime measurement")
+    parser.add_argument("--rounds", type=int, default=1, help="pairs per batch with --versus")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -93,7 +105,36 @@ def main():
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             for batch in batches:
                 x = np.random.default_rng(0).standard_normal((batch, 3, args.height, args.width), dtype=np.float32)
-                report("onnxruntime", batch, measure(lambda: session.run(None, {"input": x}), batch, args.seconds))
+                run = lambda: session.run(None, {"input": x})
+                if args.versus:
+                    pairs(args, batch, lambda: measure(run, batch, args.seconds))
+                else:
+                    report("onnxruntime", batch, measure(run, batch, args.seconds))
+
+
+def reidscope_rate(args, batch):
+    """images/s of `reidscope bench` on the CPU for the same model, batch, threads and size."""
+    command = [args.versus, "bench", "--model", args.model, "--device", "cpu", "--batch", str(batch),
+               "--threads", str(args.threads), "--seconds", str(args.seconds),
+               "--height", str(args.height), "--width", str(args.width)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rates = re.findall(r"images_per_s=([0-9.]+)", out)
+    if len(rates) != 1:
+        raise SystemExit(f"expected one images_per_s from {' '.join(command)}, got:\n{out}")
+    return float(rates[0])
+
+
+def pairs(args, batch, onnxruntime_rate):
+    """--rounds pairs of reidscope then ONNX Runtime at `batch`, each pair's ratio, their median."""
+    ratios = []
+    for round_ in range(1, args.rounds + 1):
+        ours = reidscope_rate(args, batch)
+        theirs = onnxruntime_rate()
+        ratios.append(ours / theirs)
+        print(f"pair model={args.model} batch={batch} round={round_} reidscope={ours:.2f} "
+              f"onnxruntime={theirs:.2f} ratio={ratios[-1]:.3f}", flush=True)
+    print(f"median model={args.model} batch={batch} ratio={statistics.median(ratios):.3f} "
+          f"min={min(ratios):.3f} max={max(ratios):.3f} rounds={len(ratios)}", flush=True)
 
 
 def train(args):

@@ -1,5 +1,6 @@
-//! Convolutions: a GEMM per image for 1×1 convolutions, im2col tiles and a GEMM for the rest,
-//! and a direct kernel for depthwise 3×3 convolutions.
+//! Convolutions: a GEMM per image for 1×1 convolutions, a direct kernel for depthwise 3×3
+//! convolutions, GEMMs over phase planes for the strided stems, and im2col tiles and a GEMM
+//! for the rest.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -80,6 +81,8 @@ impl Conv<'_> {
         } else if self.is_depthwise_3x3() {
             let weights = (self.weight, self.bias);
             depthwise_3x3(weights, self.stride, (x, shape), out, act, threads);
+        } else if self.is_strided_stem() {
+            self.phase_gemm_conv(x, shape, out, act, threads);
         } else {
             self.gemm_conv(x, shape, out, act, threads, Columns::Im2col);
         }
@@ -323,7 +326,7 @@ impl Conv<'_> {
 /// loop the compiler vectorises with shuffles, which makes a 7×7 stem's im2col a fifth
 /// faster.
 #[inline(always)]
-fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
+pub(crate) fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
     let Some((last, body)) = dst.split_last_mut() else {
         return;
     };

@@ -1,8 +1,8 @@
 //! The CPU kernels of reidscope's inference executor, over row-major NCHW `f32` buffers:
-//! convolutions (a GEMM per image for 1×1, im2col tiles and a GEMM for the rest, a direct
-//! depthwise 3×3), instance normalisation, pooling, fully connected layers and the
-//! elementwise passes between them. Each kernel applies the activation that follows it in the
-//! network while its output is still in cache.
+//! convolutions (a GEMM per image for 1×1, a direct depthwise 3×3, GEMMs over phase planes
+//! for the strided stems, im2col tiles and a GEMM for the rest), instance normalisation,
+//! pooling, fully connected layers and the elementwise passes between them. Each kernel
+//! applies the activation that follows it in the network while its output is still in cache.
 //!
 //! The kernels live in their own crate so that they are compiled with full optimisation in
 //! every build profile. Their entry points are not generic, so callers never instantiate
@@ -17,6 +17,7 @@ mod elementwise;
 mod gemm;
 mod linear;
 mod norm;
+mod phase_conv;
 mod pool;
 mod simd;
 mod tasks;
