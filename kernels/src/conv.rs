@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::depthwise::depthwise_3x3;
-use crate::gemm::{Strided, matmul};
+use crate::gemm::{Strided, matmul, matmul_rows};
 use crate::simd::simd;
 use crate::tasks::{SharedOutput, for_each};
 use crate::{Activation, Shape, Threads};
@@ -223,17 +223,7 @@ impl Conv<'_> {
                         }
                     }
                 }
-                // SAFETY: `product` holds [rows, stacked], `lhs` [rows, depth] and `rhs`
-                // [depth, stacked], each row-major and within its slice.
-                unsafe {
-                    matmul(
-                        [rows.len(), stacked, depth],
-                        Strided::rows(product.as_mut_ptr(), stacked),
-                        false,
-                        Strided::rows(lhs.as_ptr(), depth),
-                        Strided::rows(rhs.as_ptr(), stacked),
-                    );
-                }
+                matmul_rows(product, lhs, rhs, [rows.len(), stacked, depth]);
                 let biases = &self.bias[first_row..first_row + rows.len()];
                 for (i, b) in images.enumerate() {
                     for ((r, &bias), values) in

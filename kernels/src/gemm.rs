@@ -70,3 +70,23 @@ pub(crate) unsafe fn matmul(
         );
     }
 }
+
+/// `product = lhs · rhs` for row-major operands held whole in their slices: `lhs` is
+/// `[m, k]`, `rhs` `[k, n]` and `product` `[m, n]`.
+pub(crate) fn matmul_rows(product: &mut [f32], lhs: &[f32], rhs: &[f32], [m, n, k]: [usize; 3]) {
+    assert!(
+        product.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n,
+        "operands of their sizes"
+    );
+    // SAFETY: each operand holds the rows and columns its size reaches (asserted), and
+    // `product`, a unique borrow, overlaps neither of the others.
+    unsafe {
+        matmul(
+            [m, n, k],
+            Strided::rows(product.as_mut_ptr(), n),
+            false,
+            Strided::rows(lhs.as_ptr(), k),
+            Strided::rows(rhs.as_ptr(), n),
+        );
+    }
+}

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use crate::conv::{Conv, TILE, TILE_FLOATS, copy_strided};
-use crate::gemm::{Strided, matmul};
+use crate::gemm::matmul_rows;
 use crate::tasks::{SharedOutput, for_each, for_each_chunk};
 use crate::{Activation, Shape, Threads};
 
@@ -152,17 +152,7 @@ impl Conv<'_> {
                     tile_row.copy_from_slice(&phases[from..from + cols]);
                 }
                 let lhs = &self.weight[rows.start * depth..rows.end * depth];
-                // SAFETY: `product` holds [rows, cols], `lhs` [rows, depth] and `rhs`
-                // [depth, cols], each row-major and within its slice.
-                unsafe {
-                    matmul(
-                        [rows.len(), cols, depth],
-                        Strided::rows(product.as_mut_ptr(), cols),
-                        false,
-                        Strided::rows(lhs.as_ptr(), depth),
-                        Strided::rows(rhs.as_ptr(), cols),
-                    );
-                }
+                matmul_rows(product, lhs, rhs, [rows.len(), cols, depth]);
                 for (r, values) in rows.clone().zip(product.chunks_exact(cols)) {
                     for (y, grid_row) in ys.clone().zip(values.chunks_exact(pw)) {
                         // SAFETY: this task alone writes output rows `ys` of channels `rows`
