@@ -137,16 +137,7 @@ impl Conv<'_> {
         };
         let tiles = positions.div_ceil(width);
         let base_tasks = n.div_ceil(stack) * groups * tiles;
-        let row_blocks = match threads {
-            Threads::One => 1,
-            Threads::Pool => {
-                let wanted = 4 * rayon::current_num_threads();
-                wanted
-                    .div_ceil(base_tasks)
-                    .min(out_group.div_ceil(16))
-                    .max(1)
-            }
-        };
+        let row_blocks = row_blocks(threads, base_tasks, out_group);
         let block_rows = out_group.div_ceil(row_blocks);
         let output = SharedOutput::new(out);
         for_each(threads, base_tasks * row_blocks, |task| {
@@ -312,9 +303,8 @@ impl Conv<'_> {
     }
 }
 
-/// `dst[i] = src[i · stride]`; at stride 2 (the stems, the strided 3×3 convolutions) in a
-/// loop the compiler vectorises with shuffles, which makes a 7×7 stem's im2col a fifth
-/// faster.
+/// `dst[i] = src[i · stride]`; at stride 2 (the stems' phase planes, the strided 3×3
+/// convolutions' im2col) in a loop the compiler vectorises with shuffles.
 #[inline(always)]
 pub(crate) fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
     let Some((last, body)) = dst.split_last_mut() else {
@@ -335,6 +325,18 @@ pub(crate) fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
         },
     );
     *last = src[body.len() * stride];
+}
+
+/// Blocks of output channels (of at least 16) to split each of `tasks` GEMM tasks into, so
+/// that the pool has about four tasks per thread; one on a single thread.
+pub(crate) fn row_blocks(threads: Threads, tasks: usize, out_channels: usize) -> usize {
+    match threads {
+        Threads::One => 1,
+        Threads::Pool => (4 * rayon::current_num_threads())
+            .div_ceil(tasks)
+            .min(out_channels.div_ceil(16))
+            .max(1),
+    }
 }
 
 /// Where a GEMM convolution's right-hand side comes from.

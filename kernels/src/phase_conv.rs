@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use crate::conv::{Conv, TILE, TILE_FLOATS, copy_strided};
+use crate::conv::{Conv, TILE, TILE_FLOATS, copy_strided, row_blocks};
 use crate::gemm::matmul_rows;
 use crate::tasks::{SharedOutput, for_each, for_each_chunk};
 use crate::{Activation, Shape, Threads};
@@ -108,7 +108,7 @@ impl Conv<'_> {
         act: Activation,
         threads: Threads,
     ) {
-        let [n, c, h, w] = shape;
+        let [_, c, h, w] = shape;
         let [_, out_c, oh, ow] = self.output_shape(shape);
         let grid = Grid::new(self, [h, w], [oh, ow]);
         let k = self.kernel;
@@ -117,17 +117,11 @@ impl Conv<'_> {
         let channel_len = grid.channel_len();
         let band_rows = (TILE_FLOATS / (depth * pw)).clamp(1, oh);
         let bands = oh.div_ceil(band_rows);
-        let row_blocks = match threads {
-            Threads::One => 1,
-            Threads::Pool => (4 * rayon::current_num_threads())
-                .div_ceil(bands)
-                .min(out_c.div_ceil(16))
-                .max(1),
-        };
+        let row_blocks = row_blocks(threads, bands, out_c);
         let block_rows = out_c.div_ceil(row_blocks);
         let mut phases = PHASES.with_borrow_mut(std::mem::take);
         phases.resize(c * channel_len, 0.0);
-        let images = x.chunks_exact(c * h * w).take(n);
+        let images = x.chunks_exact(c * h * w);
         for (image, image_out) in images.zip(out.chunks_exact_mut(out_c * oh * ow)) {
             for_each_chunk(threads, &mut phases, channel_len, |channel, chunk| {
                 grid.split(&image[channel * h * w..(channel + 1) * h * w], chunk);
