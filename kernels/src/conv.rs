@@ -1,9 +1,10 @@
 //! Convolutions: a GEMM per image for 1×1 convolutions, a direct kernel for depthwise 3×3
-//! convolutions, GEMMs over phase planes for the strided stems, and im2col tiles and a GEMM
-//! for the rest.
+//! convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions over narrower maps, GEMMs over
+//! phase planes for the strided stems, and im2col tiles and a GEMM for the rest.
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use crate::depthwise::depthwise_3x3;
 use crate::gemm::{Strided, matmul, matmul_rows};
@@ -28,6 +29,10 @@ pub struct Conv<'a> {
     pub padding: usize,
     /// Channel groups.
     pub groups: usize,
+    /// Where the weights in Winograd's domain are kept once computed: given, 3×3
+    /// convolutions with stride 1 over maps 4 to 16 wide take the Winograd path (see
+    /// [`crate::winograd_weights`]).
+    pub winograd: Option<&'a OnceLock<Vec<f32>>>,
 }
 
 thread_local! {
@@ -81,6 +86,8 @@ impl Conv<'_> {
         } else if self.is_depthwise_3x3() {
             let weights = (self.weight, self.bias);
             depthwise_3x3(weights, self.stride, (x, shape), out, act, threads);
+        } else if self.takes_winograd([out_shape[2], out_shape[3]]) {
+            self.winograd_conv(x, shape, out, act, threads);
         } else if self.is_strided_stem() {
             self.phase_gemm_conv(x, shape, out, act, threads);
         } else {

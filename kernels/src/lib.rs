@@ -1,7 +1,8 @@
 //! The CPU kernels of reidscope's inference executor, over row-major NCHW `f32` buffers:
-//! convolutions (a GEMM per image for 1×1, a direct depthwise 3×3, GEMMs over phase planes
-//! for the strided stems, im2col tiles and a GEMM for the rest), instance normalisation,
-//! pooling, fully connected layers and the elementwise passes between them. Each kernel
+//! convolutions (a GEMM per image for 1×1, a direct depthwise 3×3, Winograd's F(2×2, 3×3)
+//! for 3×3 over narrower maps, GEMMs over phase planes for the strided stems, im2col tiles
+//! and a GEMM for the rest), instance normalisation, pooling, fully connected layers and the
+//! elementwise passes between them. Each kernel
 //! applies the activation that follows it in the network while its output is still in cache.
 //!
 //! The kernels live in their own crate so that they are compiled with full optimisation in
@@ -21,6 +22,7 @@ mod phase_conv;
 mod pool;
 mod simd;
 mod tasks;
+mod winograd;
 
 pub use batch_norm::{Affine, batch_norm_train, batch_norm_train_backward};
 pub use conv::Conv;
@@ -28,6 +30,7 @@ pub use elementwise::{activate, add, gate};
 pub use linear::linear;
 pub use norm::instance_norm;
 pub use pool::{avg_pool_2x2, global_avg_pool, max_pool_3x3_s2};
+pub use winograd::winograd_weights;
 
 /// The shape `[n, c, h, w]` of a feature map.
 pub type Shape = [usize; 4];

@@ -166,11 +166,11 @@ impl Conv<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The convolution by its definition, in f64.
-    fn reference(conv: &Conv, (x, shape): (&[f32], Shape), act: Activation) -> Vec<f32> {
+    pub(crate) fn reference(conv: &Conv, (x, shape): (&[f32], Shape), act: Activation) -> Vec<f32> {
         let [n, c, h, w] = shape;
         let [_, out_c, oh, ow] = conv.output_shape(shape);
         let (k, s, pad) = (conv.kernel, conv.stride, conv.padding);
@@ -229,6 +229,7 @@ mod tests {
                 stride,
                 padding,
                 groups: 1,
+                winograd: None,
             };
             assert!(conv.is_strided_stem());
             for act in [Activation::Identity, Activation::Relu] {

@@ -12,6 +12,8 @@
 //! (Burn's direct convolution kernel accumulates in the element type; in f16 that drops the
 //! cosine similarity of OSNet features to fp32 to about 0.993.)
 
+use std::sync::OnceLock;
+
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -136,6 +138,9 @@ pub struct Conv {
     has_bias: bool,
     spec: ConvSpec,
     device: Option<DeviceConv>,
+    /// The weights in Winograd's domain, computed by the CPU kernels when they first take
+    /// that path.
+    winograd: OnceLock<Vec<f32>>,
 }
 
 /// A folded convolution's parameters on a Burn device.
@@ -171,6 +176,7 @@ impl Conv {
             has_bias,
             spec: *spec,
             device: None,
+            winograd: OnceLock::new(),
         };
         conv.device = target.device().map(|device| conv.upload(device));
         conv
@@ -206,6 +212,7 @@ impl Conv {
             stride: self.spec.stride,
             padding: self.spec.padding(),
             groups: self.spec.groups,
+            winograd: Some(&self.winograd),
         }
     }
 

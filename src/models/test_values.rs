@@ -6,26 +6,29 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Convolutions at odd sizes: (input shape, output channels, kernel, stride, padding, groups).
-pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 19] = [
-    ([1, 5, 1, 1], 7, 1, 1, 0, 1),    // 1×1 plane, batch 1
-    ([3, 16, 5, 11], 24, 1, 1, 0, 1), // odd width
-    ([1, 8, 40, 41], 9, 1, 1, 0, 1),  // several column tiles
-    ([2, 8, 7, 9], 12, 1, 2, 0, 1),   // strided 1×1 (a downsampling shortcut)
-    ([2, 6, 9, 13], 10, 3, 1, 1, 1),  // 3×3
-    ([1, 4, 1, 1], 6, 3, 2, 1, 1),    // 1×1 plane through a 3×3 kernel
-    ([2, 3, 41, 69], 5, 7, 2, 3, 1),  // a stem: several im2col tiles
-    ([1, 2, 1, 1], 3, 7, 2, 3, 1),    // a stem on a 1×1 plane: windows mostly padding
-    ([2, 3, 5, 11], 3, 3, 1, 1, 3),   // depthwise
-    ([1, 4, 9, 13], 4, 3, 2, 1, 4),   // depthwise, strided
-    ([2, 5, 8, 6], 5, 3, 2, 1, 5),    // depthwise, strided, even sides
-    ([1, 3, 2, 1], 3, 3, 2, 1, 3),    // depthwise, strided, a 2×1 plane
-    ([1, 2, 20, 37], 2, 3, 1, 1, 2),  // depthwise over several vector blocks
-    ([1, 2, 130, 40], 2, 3, 1, 1, 2), // depthwise in several bands of rows
-    ([1, 4, 1, 1], 4, 3, 1, 1, 4),    // depthwise on a 1×1 plane
-    ([1, 4, 6, 7], 6, 3, 1, 1, 2),    // grouped
-    ([1, 3, 6, 5], 3, 5, 1, 2, 3),    // depthwise 5×5, through im2col
-    ([1, 2, 6, 7], 2, 3, 2, 1, 2),    // depthwise, strided; then one row less: the same
-    ([1, 2, 5, 7], 2, 3, 2, 1, 2),    // scratch layout, but other values written
+pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 22] = [
+    ([1, 5, 1, 1], 7, 1, 1, 0, 1),     // 1×1 plane, batch 1
+    ([3, 16, 5, 11], 24, 1, 1, 0, 1),  // odd width
+    ([1, 8, 40, 41], 9, 1, 1, 0, 1),   // several column tiles
+    ([2, 8, 7, 9], 12, 1, 2, 0, 1),    // strided 1×1 (a downsampling shortcut)
+    ([2, 6, 9, 13], 10, 3, 1, 1, 1),   // 3×3
+    ([1, 4, 1, 1], 6, 3, 2, 1, 1),     // 1×1 plane through a 3×3 kernel
+    ([2, 3, 41, 69], 5, 7, 2, 3, 1),   // a stem: several im2col tiles
+    ([1, 2, 1, 1], 3, 7, 2, 3, 1),     // a stem on a 1×1 plane: windows mostly padding
+    ([2, 3, 5, 11], 3, 3, 1, 1, 3),    // depthwise
+    ([1, 4, 9, 13], 4, 3, 2, 1, 4),    // depthwise, strided
+    ([2, 5, 8, 6], 5, 3, 2, 1, 5),     // depthwise, strided, even sides
+    ([1, 3, 2, 1], 3, 3, 2, 1, 3),     // depthwise, strided, a 2×1 plane
+    ([1, 2, 20, 37], 2, 3, 1, 1, 2),   // depthwise over several vector blocks
+    ([1, 2, 130, 40], 2, 3, 1, 1, 2),  // depthwise in several bands of rows
+    ([1, 4, 1, 1], 4, 3, 1, 1, 4),     // depthwise on a 1×1 plane
+    ([1, 4, 6, 7], 6, 3, 1, 1, 2),     // grouped
+    ([1, 3, 6, 5], 3, 5, 1, 2, 3),     // depthwise 5×5, through im2col
+    ([1, 2, 6, 7], 2, 3, 2, 1, 2),     // depthwise, strided; then one row less: the same
+    ([1, 2, 5, 7], 2, 3, 2, 1, 2),     // scratch layout, but other values written
+    ([2, 5, 9, 15], 7, 3, 1, 1, 1),    // 3×3 by Winograd, odd sides
+    ([3, 16, 21, 12], 24, 3, 1, 1, 1), // Winograd, blocks of tiles across rows and images
+    ([1, 8, 5, 4], 8, 3, 1, 1, 1),     // Winograd on the narrowest map it takes
 ];
 
 /// `len` values drawn uniformly from [-2, 2) with `seed`.
