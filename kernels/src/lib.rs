@@ -12,6 +12,8 @@
 mod batch_norm;
 mod conv;
 mod conv_grad;
+#[cfg(test)]
+mod conv_reference;
 mod depthwise;
 mod depthwise_lanes;
 mod elementwise;

@@ -166,38 +166,8 @@ impl Conv<'_> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// The convolution by its definition, in f64.
-    pub(crate) fn reference(conv: &Conv, (x, shape): (&[f32], Shape), act: Activation) -> Vec<f32> {
-        let [n, c, h, w] = shape;
-        let [_, out_c, oh, ow] = conv.output_shape(shape);
-        let (k, s, pad) = (conv.kernel, conv.stride, conv.padding);
-        let mut out = Vec::with_capacity(n * out_c * oh * ow);
-        for b in 0..n {
-            for o in 0..out_c {
-                for y in 0..oh {
-                    for x_out in 0..ow {
-                        let mut sum = f64::from(conv.bias[o]);
-                        for (i, &wt) in conv.weight[o * c * k * k..][..c * k * k].iter().enumerate()
-                        {
-                            let (ch, ky, kx) = (i / (k * k), i / k % k, i % k);
-                            let iy = (y * s + ky).checked_sub(pad).filter(|&v| v < h);
-                            let ix = (x_out * s + kx).checked_sub(pad).filter(|&v| v < w);
-                            if let (Some(iy), Some(ix)) = (iy, ix) {
-                                let v = x[((b * c + ch) * h + iy) * w + ix];
-                                sum += f64::from(wt) * f64::from(v);
-                            }
-                        }
-                        let (lo, hi) = act.range();
-                        out.push((sum as f32).clamp(lo, hi));
-                    }
-                }
-            }
-        }
-        out
-    }
+mod tests {
+    use crate::conv_reference::assert_equals_definition;
 
     #[test]
     fn equals_the_definition_at_odd_sizes_strides_and_bands() {
@@ -212,39 +182,10 @@ pub(crate) mod tests {
             ([1, 3, 1, 2], 2, 7, 2, 3),
             ([1, 3, 130, 66], 17, 7, 2, 3),
         ];
-        for (case, (shape, out_c, kernel, stride, padding)) in cases.into_iter().enumerate() {
-            let [n, c, h, w] = shape;
-            let value =
-                |i: usize, scale: f32| ((i * 7919 + case * 31) % 97) as f32 / 48.5 * scale - scale;
-            let x: Vec<f32> = (0..n * c * h * w).map(|i| value(i, 3.0)).collect();
-            let weight: Vec<f32> = (0..out_c * c * kernel * kernel)
-                .map(|i| value(i + 5, 0.2))
-                .collect();
-            let bias: Vec<f32> = (0..out_c).map(|i| value(i + 11, 1.0)).collect();
-            let conv = Conv {
-                weight: &weight,
-                bias: &bias,
-                in_channels: c,
-                kernel,
-                stride,
-                padding,
-                groups: 1,
-                winograd: None,
-            };
-            assert!(conv.is_strided_stem());
-            for act in [Activation::Identity, Activation::Relu] {
-                let expected = reference(&conv, (&x, shape), act);
-                for threads in [Threads::One, Threads::Pool] {
-                    let mut got = vec![f32::NAN; expected.len()];
-                    conv.phase_gemm_conv(&x, shape, &mut got, act, threads);
-                    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                        assert!(
-                            (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                            "case {case} {act:?} {threads:?} at {i}: {g} vs {e}"
-                        );
-                    }
-                }
-            }
-        }
+        assert_equals_definition(
+            &cases,
+            |conv, _| conv.is_strided_stem(),
+            |conv, (x, shape), out, act, threads| conv.phase_gemm_conv(x, shape, out, act, threads),
+        );
     }
 }

@@ -356,54 +356,26 @@ mod tests {
     use std::sync::OnceLock;
 
     use super::*;
-    use crate::phase_conv::tests::reference;
+    use crate::conv_reference::assert_equals_definition;
 
     #[test]
     fn equals_the_definition_at_odd_sizes_and_across_images() {
-        // (shape, out channels): odd widths and heights (half tiles at the edges), the
-        // narrowest and widest maps the path takes, blocks of tiles that start mid-row and
-        // span images (batch 3 on the pool), more output channels than input channels.
+        // (shape, out channels, kernel, stride, padding): odd widths and heights (half tiles
+        // at the edges), the narrowest and widest maps the path takes, blocks of tiles that
+        // start mid-row and span images (batch 3 on the pool), more output channels than input
+        // channels.
         let cases = [
-            ([1, 3, 5, 4], 2),
-            ([2, 5, 9, 15], 7),
-            ([3, 16, 21, 12], 24),
-            ([1, 8, 32, 16], 8),
+            ([1, 3, 5, 4], 2, 3, 1, 1),
+            ([2, 5, 9, 15], 7, 3, 1, 1),
+            ([3, 16, 21, 12], 24, 3, 1, 1),
+            ([1, 8, 32, 16], 8, 3, 1, 1),
         ];
-        for (case, (shape, out_c)) in cases.into_iter().enumerate() {
-            let [n, c, h, w] = shape;
-            let value =
-                |i: usize, scale: f32| ((i * 7919 + case * 31) % 97) as f32 / 48.5 * scale - scale;
-            let x: Vec<f32> = (0..n * c * h * w).map(|i| value(i, 3.0)).collect();
-            let weight: Vec<f32> = (0..out_c * c * 9).map(|i| value(i + 5, 0.2)).collect();
-            let bias: Vec<f32> = (0..out_c).map(|i| value(i + 11, 1.0)).collect();
-            let place = OnceLock::new();
-            let conv = Conv {
-                weight: &weight,
-                bias: &bias,
-                in_channels: c,
-                kernel: 3,
-                stride: 1,
-                padding: 1,
-                groups: 1,
-                winograd: Some(&place),
-            };
-            assert!(conv.takes_winograd([h, w]));
-            for act in [Activation::Identity, Activation::Relu] {
-                let expected = reference(&conv, (&x, shape), act);
-                for threads in [Threads::One, Threads::Pool] {
-                    let mut got = vec![f32::NAN; expected.len()];
-                    conv.run(&x, shape, &mut got, act, threads);
-                    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                        assert!(
-                            (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                            "case {case} {act:?} {threads:?} at {i}: {g} vs {e}"
-                        );
-                    }
-                }
-            }
-        }
+        assert_equals_definition(
+            &cases,
+            |conv, output| conv.takes_winograd(output),
+            |conv, (x, shape), out, act, threads| conv.winograd_conv(x, shape, out, act, threads),
+        );
     }
-
     #[test]
     fn takes_only_three_by_three_stride_one_convolutions_given_a_place() {
         let (weight, bias, place) = (vec![0.0; 9], vec![0.0], OnceLock::new());
