@@ -331,6 +331,6 @@ mod tests {
         }
         // 1×1 and stride-1 depthwise cases compute input gradients, every one-group and
         // depthwise 3×3 case weight gradients, each on one thread and on the pool.
-        assert_eq!(covered, [2 * 7, 2 * 20]);
+        assert_eq!(covered, [2 * 7, 2 * 21]);
     }
 }

@@ -6,12 +6,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Convolutions at odd sizes: (input shape, output channels, kernel, stride, padding, groups).
-pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 22] = [
+pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 23] = [
     ([1, 5, 1, 1], 7, 1, 1, 0, 1),     // 1×1 plane, batch 1
     ([3, 16, 5, 11], 24, 1, 1, 0, 1),  // odd width
     ([1, 8, 40, 41], 9, 1, 1, 0, 1),   // several column tiles
     ([2, 8, 7, 9], 12, 1, 2, 0, 1),    // strided 1×1 (a downsampling shortcut)
-    ([2, 6, 9, 13], 10, 3, 1, 1, 1),   // 3×3
+    ([2, 6, 9, 13], 10, 3, 1, 1, 1),   // 3×3 (Winograd: a map at most 16 wide)
     ([1, 4, 1, 1], 6, 3, 2, 1, 1),     // 1×1 plane through a 3×3 kernel
     ([2, 3, 41, 69], 5, 7, 2, 3, 1),   // a stem: several im2col tiles
     ([1, 2, 1, 1], 3, 7, 2, 3, 1),     // a stem on a 1×1 plane: windows mostly padding
@@ -29,6 +29,7 @@ pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 22] = [
     ([2, 5, 9, 15], 7, 3, 1, 1, 1),    // 3×3 by Winograd, odd sides
     ([3, 16, 21, 12], 24, 3, 1, 1, 1), // Winograd, blocks of tiles across rows and images
     ([1, 8, 5, 4], 8, 3, 1, 1, 1),     // Winograd on the narrowest map it takes
+    ([1, 6, 9, 21], 10, 3, 1, 1, 1),   // 3×3 through im2col: a wider map
 ];
 
 /// `len` values drawn uniformly from [-2, 2) with `seed`.
