@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use crate::depthwise::depthwise_3x3;
 use crate::gemm::{Strided, matmul, matmul_rows};
 use crate::simd::simd;
-use crate::tasks::{SharedOutput, for_each};
+use crate::tasks::{SharedOutput, for_each, tasks_wanted};
 use crate::{Activation, Shape, Threads};
 
 /// A convolution's weights and geometry.
@@ -337,13 +337,10 @@ pub(crate) fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
 /// Blocks of output channels (of at least 16) to split each of `tasks` GEMM tasks into, so
 /// that the pool has about four tasks per thread; one on a single thread.
 pub(crate) fn row_blocks(threads: Threads, tasks: usize, out_channels: usize) -> usize {
-    match threads {
-        Threads::One => 1,
-        Threads::Pool => (4 * rayon::current_num_threads())
-            .div_ceil(tasks)
-            .min(out_channels.div_ceil(16))
-            .max(1),
-    }
+    tasks_wanted(threads)
+        .div_ceil(tasks.max(1))
+        .min(out_channels.div_ceil(16))
+        .max(1)
 }
 
 /// Where a GEMM convolution's right-hand side comes from.

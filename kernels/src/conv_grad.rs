@@ -4,7 +4,7 @@
 use crate::conv::{COLUMNS, TILE, TILE_FLOATS};
 use crate::depthwise::{depthwise_3x3, depthwise_3x3_weight_grad};
 use crate::gemm::{Strided, matmul};
-use crate::tasks::{SharedOutput, for_each, for_each_chunk};
+use crate::tasks::{SharedOutput, for_each, for_each_chunk, tasks_wanted};
 use crate::{Activation, Conv, Shape, Threads};
 
 /// Fewest output positions per task of a 1×1 convolution's input gradient.
@@ -104,12 +104,10 @@ impl Conv<'_> {
     fn pointwise_input_grad(&self, grad: &[f32], shape: Shape, dx: &mut [f32], threads: Threads) {
         let [n, c, h, w] = shape;
         let (positions, out_c) = (h * w, self.out_channels());
-        let tiles = match threads {
-            Threads::One => 1,
-            Threads::Pool => (4 * rayon::current_num_threads()).div_ceil(n),
-        }
-        .min(positions.div_ceil(MIN_COLUMNS))
-        .max(1);
+        let tiles = tasks_wanted(threads)
+            .div_ceil(n.max(1))
+            .min(positions.div_ceil(MIN_COLUMNS))
+            .max(1);
         let width = positions.div_ceil(tiles);
         let output = SharedOutput::new(dx);
         for_each(threads, n * tiles, |task| {

@@ -4,6 +4,15 @@ use rayon::prelude::*;
 
 use crate::Threads;
 
+/// Tasks to split a kernel's work into: one on a single thread; on the pool about four per
+/// thread, so that tasks of uneven length still keep every thread busy.
+pub fn tasks_wanted(threads: Threads) -> usize {
+    match threads {
+        Threads::One => 1,
+        Threads::Pool => 4 * rayon::current_num_threads(),
+    }
+}
+
 /// Runs `task(i)` for every `i < count`, in parallel when `threads` allows.
 pub fn for_each(threads: Threads, count: usize, task: impl Fn(usize) + Sync + Send) {
     match threads {

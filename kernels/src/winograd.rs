@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::conv::Conv;
 use crate::gemm::matmul_rows;
 use crate::simd::simd;
-use crate::tasks::{SharedOutput, for_each, for_each_chunk};
+use crate::tasks::{SharedOutput, for_each, for_each_chunk, tasks_wanted};
 use crate::{Activation, Shape, Threads};
 
 /// Values of the transformed domain per tile: the 4×4 input block's.
@@ -163,12 +163,8 @@ impl Conv<'_> {
             count: [h.div_ceil(2), w.div_ceil(2)],
         };
         let tiles = n * geometry.count[0] * geometry.count[1];
-        let tasks = match threads {
-            Threads::One => 1,
-            Threads::Pool => 4 * rayon::current_num_threads(),
-        };
         let block = (WORK_FLOATS / (POINTS * (c + out_c)))
-            .min(tiles.div_ceil(tasks))
+            .min(tiles.div_ceil(tasks_wanted(threads)))
             .next_multiple_of(16);
         let padded_len = geometry.padded_len();
         let mut padded = PADDED.with_borrow_mut(std::mem::take);
