@@ -29,9 +29,8 @@ pub struct Conv<'a> {
     pub padding: usize,
     /// Channel groups.
     pub groups: usize,
-    /// Where the weights in Winograd's domain are kept once computed: given, 3×3
-    /// convolutions with stride 1 over maps 4 to 16 wide take the Winograd path (see
-    /// [`crate::winograd_weights`]).
+    /// Where the weights in Winograd's domain are kept once the first call computes them:
+    /// given, 3×3 convolutions with stride 1 over maps 4 to 16 wide take the Winograd path.
     pub winograd: Option<&'a OnceLock<Vec<f32>>>,
 }
 

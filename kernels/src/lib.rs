@@ -32,7 +32,6 @@ pub use elementwise::{activate, add, gate};
 pub use linear::linear;
 pub use norm::instance_norm;
 pub use pool::{avg_pool_2x2, global_avg_pool, max_pool_3x3_s2};
-pub use winograd::winograd_weights;
 
 /// The shape `[n, c, h, w]` of a feature map.
 pub type Shape = [usize; 4];

@@ -35,7 +35,11 @@ thread_local! {
 
 /// The weights in the transformed domain, `[16, out, in]`: point `(i, j)` of `G·g·Gᵀ` for
 /// each 3×3 kernel `g` of PyTorch's `[out, in, 3, 3]` `weight`.
-pub fn winograd_weights(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
+pub(crate) fn winograd_weights(
+    weight: &[f32],
+    out_channels: usize,
+    in_channels: usize,
+) -> Vec<f32> {
     assert_eq!(
         weight.len(),
         out_channels * in_channels * 9,
