@@ -232,8 +232,7 @@ impl Conv<'_> {
                             let dst = output.at((b * out_c + first_row + r) * positions);
                             std::slice::from_raw_parts_mut(dst, positions)
                         };
-                        row.copy_from_slice(&values[i * positions..(i + 1) * positions]);
-                        act.add_bias(row, bias);
+                        act.add_bias_into(row, &values[i * positions..], bias);
                     }
                 }
             }

@@ -41,10 +41,31 @@ impl Activation {
         );
     }
 
-    /// Sets every value `v` to `act(v + bias)`.
+    /// Sets every value `v` to `act(v + bias)`; no pass at all when that changes nothing.
     #[inline(always)]
     pub(crate) fn add_bias(self, values: &mut [f32], bias: f32) {
-        self.map_all(values, |v| v + bias);
+        if self != Self::Identity || bias != 0.0 {
+            self.map_all(values, |v| v + bias);
+        }
+    }
+
+    /// Sets `dst[i]` to `act(src[i] + bias)` in one pass (`src` at least as long as `dst`).
+    #[inline(always)]
+    pub(crate) fn add_bias_into(self, dst: &mut [f32], src: &[f32], bias: f32) {
+        let src = &src[..dst.len()];
+        if self == Self::Identity && bias == 0.0 {
+            dst.copy_from_slice(src);
+            return;
+        }
+        simd(
+            #[inline(always)]
+            || {
+                let (lo, hi) = self.range();
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = clamp_to((lo, hi), s + bias);
+                }
+            },
+        );
     }
 }
 

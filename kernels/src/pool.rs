@@ -10,49 +10,49 @@ pub fn max_pool_3x3_s2(x: &[f32], shape: Shape, out: &mut [f32], threads: Thread
     let [_, _, h, w] = shape;
     let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
     for_each_pair(threads, out, oh * ow, x, h * w, |_, o, x| {
-        // Maximum over each window's columns, for every input row.
-        let mut columns = vec![0.0f32; h * ow];
-        for (m, row) in columns.chunks_exact_mut(ow).zip(x.chunks_exact(w)) {
-            simd(
-                #[inline(always)]
-                || window_maxima(row, m),
-            );
-        }
+        // Per output row: the maximum of its window's (up to) three input rows, column by
+        // column, in contiguous runs; then the windows across that one row.
+        let mut column_maxima = vec![0.0f32; w];
         for (r, out_row) in o.chunks_exact_mut(ow).enumerate() {
             let first = (2 * r).saturating_sub(1);
-            out_row.copy_from_slice(&columns[first * ow..(first + 1) * ow]);
-            for src in first + 1..(2 * r + 2).min(h) {
-                let row = &columns[src * ow..(src + 1) * ow];
-                out_row
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(a, &b)| *a = max_nan(*a, b));
-            }
+            let rows = x[first * w..(2 * r + 2).min(h) * w].chunks_exact(w);
+            simd(
+                #[inline(always)]
+                || {
+                    column_maxima.copy_from_slice(&x[first * w..(first + 1) * w]);
+                    for row in rows.skip(1) {
+                        column_maxima
+                            .iter_mut()
+                            .zip(row)
+                            .for_each(|(a, &b)| *a = max_nan(*a, b));
+                    }
+                    window_maxima(&column_maxima, out_row);
+                },
+            );
         }
     });
 }
 
 /// `m[j]` = the maximum of `row`'s columns `2j − 1 ..= 2j + 1` that exist: a window wholly
-/// inside the row is three values at fixed offsets, which vectorises; only the first and the
-/// last window are cut by the padding.
+/// inside the row is a pair and the next pair's first value, which vectorises; only the
+/// first window and one cut by the row's end are computed one by one.
 #[inline(always)]
 fn window_maxima(row: &[f32], m: &mut [f32]) {
     let w = row.len();
-    if w == 1 {
-        m[0] = row[0];
-        return;
-    }
-    m[0] = max_nan(row[0], row[1]);
-    // Windows j = 1 ..= (w − 2) / 2 lie inside the row: pairs (2j − 1, 2j), then 2j + 1.
-    let inside = (w - 2) / 2;
+    let window = |j: usize| {
+        let columns = &row[(2 * j).saturating_sub(1)..(2 * j + 2).min(w)];
+        columns[1..].iter().fold(columns[0], |a, &b| max_nan(a, b))
+    };
+    m[0] = window(0);
+    // Windows j ≥ 1 read the pair (2j − 1, 2j), then column 2j + 1.
     let pairs = row[1..].chunks_exact(2);
-    let thirds = row[3..].iter().step_by(2);
-    for ((m, pair), &third) in m[1..=inside].iter_mut().zip(pairs).zip(thirds) {
-        *m = max_nan(max_nan(pair[0], pair[1]), third);
+    let thirds = row.get(3..).unwrap_or_default().chunks_exact(2);
+    let inside = pairs.len().min(thirds.len()).min(m.len() - 1);
+    for ((m, pair), third) in m[1..=inside].iter_mut().zip(pairs).zip(thirds) {
+        *m = max_nan(max_nan(pair[0], pair[1]), third[0]);
     }
-    // A last window over the row's end (odd width): columns 2j − 1 and 2j.
     for (j, m) in m.iter_mut().enumerate().skip(inside + 1) {
-        *m = max_nan(row[2 * j - 1], row[2 * j]);
+        *m = window(j);
     }
 }
 

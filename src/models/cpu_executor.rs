@@ -448,6 +448,7 @@ mod tests {
             ([1, 2, 8, 6], 2),
             ([1, 1, 1, 1], 3),
             ([1, 2, 9, 37], 4),
+            ([2, 1, 6, 66], 5),
         ];
         for (shape, seed) in cases {
             let mut x = random(shape.iter().product(), seed);
