@@ -4,6 +4,7 @@
 //! and a GEMM for the rest), instance normalisation, pooling, fully connected layers and the
 //! elementwise passes between them. Each kernel
 //! applies the activation that follows it in the network while its output is still in cache.
+//! Their vector loops are compiled for AVX-512 or for AVX2 and FMA, chosen at run time.
 //!
 //! The kernels live in their own crate so that they are compiled with full optimisation in
 //! every build profile. Their entry points are not generic, so callers never instantiate
