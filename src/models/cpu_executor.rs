@@ -449,6 +449,8 @@ mod tests {
             ([1, 1, 1, 1], 3),
             ([1, 2, 9, 37], 4),
             ([2, 1, 6, 66], 5),
+            ([1, 2, 3, 4], 6),
+            ([1, 1, 2, 3], 7),
         ];
         for (shape, seed) in cases {
             let mut x = random(shape.iter().product(), seed);
