@@ -41,10 +41,16 @@ impl Activation {
         );
     }
 
+    /// Whether `act(v + bias)` is `v` itself: the identity with no bias.
+    #[inline(always)]
+    fn leaves_unchanged(self, bias: f32) -> bool {
+        self == Self::Identity && bias == 0.0
+    }
+
     /// Sets every value `v` to `act(v + bias)`; no pass at all when that changes nothing.
     #[inline(always)]
     pub(crate) fn add_bias(self, values: &mut [f32], bias: f32) {
-        if self != Self::Identity || bias != 0.0 {
+        if !self.leaves_unchanged(bias) {
             self.map_all(values, |v| v + bias);
         }
     }
@@ -53,7 +59,7 @@ impl Activation {
     #[inline(always)]
     pub(crate) fn add_bias_into(self, dst: &mut [f32], src: &[f32], bias: f32) {
         let src = &src[..dst.len()];
-        if self == Self::Identity && bias == 0.0 {
+        if self.leaves_unchanged(bias) {
             dst.copy_from_slice(src);
             return;
         }

@@ -15,12 +15,13 @@ pub fn max_pool_3x3_s2(x: &[f32], shape: Shape, out: &mut [f32], threads: Thread
         let mut column_maxima = vec![0.0f32; w];
         for (r, out_row) in o.chunks_exact_mut(ow).enumerate() {
             let first = (2 * r).saturating_sub(1);
-            let rows = x[first * w..(2 * r + 2).min(h) * w].chunks_exact(w);
+            let mut rows = x[first * w..(2 * r + 2).min(h) * w].chunks_exact(w);
+            let top = rows.next().expect("a window's first row");
             simd(
                 #[inline(always)]
                 || {
-                    column_maxima.copy_from_slice(&x[first * w..(first + 1) * w]);
-                    for row in rows.skip(1) {
+                    column_maxima.copy_from_slice(top);
+                    for row in rows {
                         column_maxima
                             .iter_mut()
                             .zip(row)
