@@ -1,6 +1,7 @@
-//! Convolutions: a GEMM per image for 1×1 convolutions, a direct kernel for depthwise 3×3
-//! convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions over narrower maps, GEMMs over
-//! phase planes for the strided stems, and im2col tiles and a GEMM for the rest.
+//! Convolutions: 1×1 convolutions straight from the input planes (or a GEMM per image), a
+//! direct kernel for depthwise 3×3 convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions
+//! over narrower maps, GEMMs over phase planes for the strided stems, and im2col tiles and a
+//! GEMM for the rest.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -8,6 +9,7 @@ use std::sync::OnceLock;
 
 use crate::depthwise::depthwise_3x3;
 use crate::gemm::{Strided, matmul, matmul_rows};
+use crate::pointwise::{Isa, Rows, pointwise};
 use crate::simd::simd;
 use crate::tasks::{SharedOutput, for_each, tasks_wanted};
 use crate::{Activation, Shape, Threads};
@@ -43,6 +45,9 @@ thread_local! {
 pub(crate) const TILE_FLOATS: usize = 1 << 17;
 /// Floats of the output block a GEMM task writes before its bias and activation are applied.
 const OUTPUT_FLOATS: usize = 1 << 16;
+/// Most weights of a 1×1 convolution computed straight from its input planes: the weights
+/// (1 MiB) stay in cache while each block of positions passes every output channel.
+const DIRECT_WEIGHTS: usize = 1 << 18;
 /// Fewest and most output positions per GEMM task.
 pub(crate) const COLUMNS: Range<usize> = 64..1024;
 /// Columns a GEMM task fills by stacking images whose maps have fewer positions.
@@ -135,9 +140,21 @@ impl Conv<'_> {
         let stack = (most.max(STACKED_COLUMNS) / positions)
             .min(STACKED_TILE_FLOATS / (depth * positions))
             .clamp(1, n);
-        // Stacked images are whole: one task has all their positions.
+        let direct = match columns {
+            Columns::Input if out_group * depth <= DIRECT_WEIGHTS => Isa::best(),
+            _ => None,
+        };
+        // Stacked images are whole: one task has all their positions. Computed straight from
+        // the planes, a map is split into enough column tiles for the pool before its output
+        // channels are (the GEMM would repack its weights for each tile).
         let width = if stack > 1 {
             positions
+        } else if direct.is_some() {
+            let tiles_wanted = tasks_wanted(threads).div_ceil(n * groups);
+            let even = positions
+                .div_ceil(tiles_wanted)
+                .next_multiple_of(COLUMNS.start);
+            most.min(even).min(positions)
         } else {
             most.min(positions)
         };
@@ -161,6 +178,26 @@ impl Conv<'_> {
             let lhs = &self.weight[first_row * depth..(first_row + rows.len()) * depth];
             let image = |b: usize| &x[b * c * h * w..(b + 1) * c * h * w];
             let first_channel = group * in_group;
+            if let Some(isa) = direct {
+                let rows = Rows {
+                    weight: lhs,
+                    bias: &self.bias[first_row..first_row + rows.len()],
+                    depth,
+                };
+                for b in images {
+                    let planes = &image(b)[first_channel * positions..][..depth * positions];
+                    // SAFETY: `direct` is only chosen where the processor runs `isa`; the
+                    // planes hold `depth` rows of `positions` values; task (images, group,
+                    // tile, block) alone writes output rows `first_row..` of its images at
+                    // positions `cols`, inside image `b`'s output.
+                    unsafe {
+                        let dst = output.at((b * out_c + first_row) * positions);
+                        let (x, out) = ((planes.as_ptr(), positions), (dst, positions));
+                        pointwise(isa, rows, x, out, cols.clone(), act);
+                    }
+                }
+                return;
+            }
             let mut tile = TILE.with_borrow_mut(std::mem::take);
             if images.len() == 1 {
                 let b = images.start;

@@ -1,5 +1,6 @@
 //! The CPU kernels of reidscope's inference executor, over row-major NCHW `f32` buffers:
-//! convolutions (a GEMM per image for 1×1, a direct depthwise 3×3, Winograd's F(2×2, 3×3)
+//! convolutions (1×1 straight from the input planes with AVX2 or AVX-512, else a GEMM per
+//! image; a direct depthwise 3×3, Winograd's F(2×2, 3×3)
 //! for 3×3 over narrower maps, GEMMs over phase planes for the strided stems, im2col tiles
 //! and a GEMM for the rest), instance normalisation, pooling, fully connected layers and the
 //! elementwise passes between them. Each kernel
@@ -22,6 +23,7 @@ mod gemm;
 mod linear;
 mod norm;
 mod phase_conv;
+mod pointwise;
 mod pool;
 mod simd;
 mod tasks;

@@ -1,0 +1,493 @@
+//! 1×1 convolutions straight from the input planes (x86-64 with AVX2 and FMA, in AVX-512
+//! where the processor has it).
+//!
+//! Each output value is `act(bias[r] + Σ_k weight[r, k] · x[k, p])`. Six output channels
+//! and two or four vectors of positions are summed in registers at a time: per input channel,
+//! one vector load per position vector from the input plane itself and one broadcast weight
+//! per output channel. Nothing is packed or copied, the bias and the activation are applied
+//! before each sum is stored once, and no output is zeroed first. The weights (a few dozen
+//! KiB for the networks' 1×1 layers) and the input columns in use stay in cache across the
+//! blocks of output channels.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use crate::Activation;
+
+/// Most columns of a block: four vectors of sixteen lanes.
+const PANEL_COLUMNS: usize = 64;
+
+thread_local! {
+    /// The thread's copy of one block of input columns.
+    static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The vector instructions a kernel is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX2 and FMA: eight lanes.
+    Avx2,
+    /// AVX-512: sixteen lanes.
+    Avx512,
+}
+
+impl Isa {
+    /// The widest this processor runs, if it runs one.
+    pub(crate) fn best() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                return Some(Self::Avx512);
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Some(Self::Avx2);
+            }
+        }
+        None
+    }
+}
+
+/// The rows of a 1×1 convolution's weights that one call computes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    /// `[rows, depth]`, row-major.
+    pub weight: &'a [f32],
+    /// One per row.
+    pub bias: &'a [f32],
+    /// Input channels summed over.
+    pub depth: usize,
+}
+
+/// `out[r, p] = act(bias[r] + Σ_k weight[r, k] · x[k, p])` for every row `r` of `rows` and
+/// every position `p` in `cols`, with `isa`'s instructions. Input channel `k` starts at
+/// `x + k · x_step`, output row `r` at `out + r · out_step`.
+///
+/// # Safety
+/// The processor runs `isa`; `x` holds `depth` rows of at least `cols.end` values
+/// `x_step` apart, `out` holds `rows` rows of at least `cols.end` values `out_step` apart,
+/// and the output rows overlap neither each other nor the input.
+pub(crate) unsafe fn pointwise(
+    isa: Isa,
+    rows: Rows,
+    (x, x_step): (*const f32, usize),
+    (out, out_step): (*mut f32, usize),
+    cols: Range<usize>,
+    act: Activation,
+) {
+    assert!(
+        rows.weight.len() == rows.bias.len() * rows.depth,
+        "weights of {} rows",
+        rows.bias.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    PANEL.with_borrow_mut(|panel| {
+        panel.resize(rows.depth * PANEL_COLUMNS, 0.0);
+        let call = x86::Call {
+            rows,
+            x: (x, x_step),
+            out: (out, out_step),
+            cols,
+            panel: panel.as_mut_ptr(),
+            range: act.range(),
+            clamped: act != Activation::Identity,
+        };
+        // SAFETY: as the caller promises; the panel holds `depth` rows of the widest block.
+        unsafe {
+            match isa {
+                Isa::Avx2 => x86::avx2(call),
+                Isa::Avx512 => x86::avx512(call),
+            }
+        }
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, x, x_step, out, out_step, cols, act);
+        unreachable!("{isa:?} runs on x86-64 only");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::Rows;
+
+    /// Output channels summed at a time.
+    const ROWS: usize = 6;
+
+    /// Where a tile reads its columns: the input's channel `k` starts at `ptr + k · step`,
+    /// and the tile's first column is at `at` in each.
+    type Input = (*const f32, usize, usize);
+
+    /// One call's operands (see [`super::pointwise`]).
+    pub(super) struct Call<'a> {
+        pub rows: Rows<'a>,
+        pub x: (*const f32, usize),
+        pub out: (*mut f32, usize),
+        pub cols: Range<usize>,
+        /// Room for `depth` rows of a block of columns.
+        pub panel: *mut f32,
+        /// The activation's interval.
+        pub range: (f32, f32),
+        /// Whether to clamp to `range` at all.
+        pub clamped: bool,
+    }
+
+    /// A vector of `f32` lanes and what the kernel does with it. The methods are inlined
+    /// into the functions compiled for their instructions.
+    trait Lanes: Copy {
+        /// Lanes per vector.
+        const WIDTH: usize;
+        /// Which lanes a partial vector holds.
+        type Mask: Copy;
+        unsafe fn first(count: usize) -> Self::Mask;
+        unsafe fn zero() -> Self;
+        unsafe fn splat(v: f32) -> Self;
+        unsafe fn load(p: *const f32) -> Self;
+        unsafe fn load_part(p: *const f32, mask: Self::Mask) -> Self;
+        /// `self + a · b`, rounded once.
+        unsafe fn mul_add(self, a: Self, b: Self) -> Self;
+        unsafe fn add(self, other: Self) -> Self;
+        /// Lane by lane into `[lo, hi]`, NaN kept: each instruction returns its second
+        /// operand when one of them is NaN.
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
+        unsafe fn store(self, p: *mut f32);
+        unsafe fn store_part(self, p: *mut f32, mask: Self::Mask);
+    }
+
+    impl Lanes for __m256 {
+        const WIDTH: usize = 8;
+        type Mask = __m256i;
+        #[inline(always)]
+        unsafe fn first(count: usize) -> __m256i {
+            unsafe {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), lanes)
+            }
+        }
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(v: f32) -> Self {
+            unsafe { _mm256_set1_ps(v) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn load_part(p: *const f32, mask: __m256i) -> Self {
+            unsafe { _mm256_maskload_ps(p, mask) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, a: Self, b: Self) -> Self {
+            unsafe { _mm256_fmadd_ps(a, b, self) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, other: Self) -> Self {
+            unsafe { _mm256_add_ps(self, other) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            unsafe { _mm256_min_ps(hi, _mm256_max_ps(lo, self)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        unsafe fn store_part(self, p: *mut f32, mask: __m256i) {
+            unsafe { _mm256_maskstore_ps(p, mask, self) }
+        }
+    }
+
+    impl Lanes for __m512 {
+        const WIDTH: usize = 16;
+        type Mask = __mmask16;
+        #[inline(always)]
+        unsafe fn first(count: usize) -> __mmask16 {
+            ((1u32 << count) - 1) as __mmask16
+        }
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(v: f32) -> Self {
+            unsafe { _mm512_set1_ps(v) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn load_part(p: *const f32, mask: __mmask16) -> Self {
+            unsafe { _mm512_maskz_loadu_ps(mask, p) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, a: Self, b: Self) -> Self {
+            unsafe { _mm512_fmadd_ps(a, b, self) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, other: Self) -> Self {
+            unsafe { _mm512_add_ps(self, other) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            unsafe { _mm512_min_ps(hi, _mm512_max_ps(lo, self)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        unsafe fn store_part(self, p: *mut f32, mask: __mmask16) {
+            unsafe { _mm512_mask_storeu_ps(p, mask, self) }
+        }
+    }
+
+    /// [`super::pointwise`] eight lanes wide, two vectors of positions at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2(call: Call) {
+        // SAFETY: as the caller promises.
+        unsafe { columns::<__m256, 2>(&call) }
+    }
+
+    /// [`super::pointwise`] sixteen lanes wide, four vectors of positions at a time.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn avx512(call: Call) {
+        // SAFETY: as the caller promises.
+        unsafe { columns::<__m512, 4>(&call) }
+    }
+
+    /// Every column of the call: blocks of `WIDE` vectors, each first copied into the panel,
+    /// then single vectors and a partial one read from the input itself.
+    #[inline(always)]
+    unsafe fn columns<V: Lanes, const WIDE: usize>(call: &Call) {
+        let block = WIDE * V::WIDTH;
+        let (x, x_step) = call.x;
+        let mut p = call.cols.start;
+        unsafe {
+            while p + block <= call.cols.end {
+                pack::<V, WIDE>(call, p);
+                rows::<V, WIDE, false>(call, (call.panel, block, 0), p, V::WIDTH);
+                p += block;
+            }
+            while p + V::WIDTH <= call.cols.end {
+                rows::<V, 1, false>(call, (x, x_step, p), p, V::WIDTH);
+                p += V::WIDTH;
+            }
+            if p < call.cols.end {
+                rows::<V, 1, true>(call, (x, x_step, p), p, call.cols.end - p);
+            }
+        }
+    }
+
+    /// Copies the input's `WIDE` vectors of columns from `p` into the panel, one row after
+    /// the other, and asks for the next block's columns in the first-level cache. The input
+    /// rows lie far apart (often a multiple of 4 KiB, so they share cache sets), more of them
+    /// than the processor's own prefetcher follows; the panel is contiguous.
+    #[inline(always)]
+    unsafe fn pack<V: Lanes, const WIDE: usize>(call: &Call, p: usize) {
+        let block = WIDE * V::WIDTH;
+        let (x, x_step) = call.x;
+        let next = (p + block..p + 2 * block).take_while(|&q| q < call.cols.end);
+        // SAFETY: the reads lie in the input's rows at columns `p..p + block` (within `cols`),
+        // the writes in the panel's `depth` rows of `block` values; a prefetch never faults.
+        unsafe {
+            for k in 0..call.rows.depth {
+                let row = x.add(k * x_step);
+                for q in next.clone().step_by(16) {
+                    _mm_prefetch::<_MM_HINT_T0>(row.add(q).cast());
+                }
+                let panel = call.panel.add(k * block);
+                for v in 0..WIDE {
+                    V::load(row.add(p + v * V::WIDTH)).store(panel.add(v * V::WIDTH));
+                }
+            }
+        }
+    }
+
+    /// Every row of the call at the `VECTORS` vectors of positions from `p` (the last one
+    /// `last` lanes long when `PART`): blocks of [`ROWS`], then the rows left.
+    #[inline(always)]
+    unsafe fn rows<V: Lanes, const VECTORS: usize, const PART: bool>(
+        call: &Call,
+        input: Input,
+        p: usize,
+        last: usize,
+    ) {
+        let count = call.rows.bias.len();
+        let mut r = 0;
+        unsafe {
+            while r + ROWS <= count {
+                tile::<V, ROWS, VECTORS, PART>(call, input, r, p, last);
+                r += ROWS;
+            }
+            match count - r {
+                0 => {}
+                1 => tile::<V, 1, VECTORS, PART>(call, input, r, p, last),
+                2 => tile::<V, 2, VECTORS, PART>(call, input, r, p, last),
+                3 => tile::<V, 3, VECTORS, PART>(call, input, r, p, last),
+                4 => tile::<V, 4, VECTORS, PART>(call, input, r, p, last),
+                _ => tile::<V, 5, VECTORS, PART>(call, input, r, p, last),
+            }
+        }
+    }
+
+    /// Output rows `r..r + R` at the `VECTORS` vectors of positions from `p`: their sums in
+    /// registers over every input channel, then bias, activation and one store.
+    #[inline(always)]
+    unsafe fn tile<V: Lanes, const R: usize, const VECTORS: usize, const PART: bool>(
+        call: &Call,
+        (x, x_step, at): Input,
+        r: usize,
+        p: usize,
+        last: usize,
+    ) {
+        let depth = call.rows.depth;
+        let (out, out_step) = call.out;
+        // SAFETY: every read lies in rows `r..r + R` of the weights, the input's `depth` rows
+        // at positions `p..p + (VECTORS − 1) · WIDTH + last` (within `cols`, as `columns`
+        // steps), every write in output rows `r..r + R` at those positions; a partial vector
+        // is read and written through its mask only.
+        unsafe {
+            let mask = V::first(last);
+            let weight = call.rows.weight.as_ptr().add(r * depth);
+            let mut sums = [[V::zero(); VECTORS]; R];
+            for k in 0..depth {
+                let row = x.add(k * x_step + at);
+                let mut inputs = [V::zero(); VECTORS];
+                for (v, input) in inputs.iter_mut().enumerate() {
+                    *input = if PART && v == VECTORS - 1 {
+                        V::load_part(row.add(v * V::WIDTH), mask)
+                    } else {
+                        V::load(row.add(v * V::WIDTH))
+                    };
+                }
+                for (i, sums) in sums.iter_mut().enumerate() {
+                    let w = V::splat(*weight.add(i * depth + k));
+                    for (sum, &input) in sums.iter_mut().zip(&inputs) {
+                        *sum = sum.mul_add(w, input);
+                    }
+                }
+            }
+            let (lo, hi) = (V::splat(call.range.0), V::splat(call.range.1));
+            for (i, sums) in sums.iter().enumerate() {
+                let bias = V::splat(call.rows.bias[r + i]);
+                let row = out.add((r + i) * out_step + p);
+                for (v, &sum) in sums.iter().enumerate() {
+                    let mut value = sum.add(bias);
+                    if call.clamped {
+                        value = value.clamp(lo, hi);
+                    }
+                    if PART && v == VECTORS - 1 {
+                        value.store_part(row.add(v * V::WIDTH), mask);
+                    } else {
+                        value.store(row.add(v * V::WIDTH));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[cfg(target_arch = "x86_64")]
+mod tests {
+    use super::*;
+
+    /// The instruction sets this processor runs.
+    fn isas() -> Vec<Isa> {
+        let mut isas = Vec::new();
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            isas.push(Isa::Avx2);
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            isas.push(Isa::Avx512);
+        }
+        isas
+    }
+
+    #[test]
+    fn equals_the_definition_at_every_block_and_tail_and_keeps_nan() {
+        let isas = isas();
+        assert!(
+            !isas.is_empty(),
+            "this test needs a processor with AVX2 and FMA"
+        );
+        // (rows, depth, columns, row steps): whole blocks of six rows and every tail; one
+        // input channel; columns cut mid-vector, a single column, blocks of four vectors and
+        // what is left after them, a range that starts past column 0; rows spaced wider
+        // than the columns used.
+        let cases = [
+            (7, 3, 0..9, [9, 9]),
+            (12, 1, 0..1, [1, 3]),
+            (5, 17, 5..130, [131, 140]),
+            (2, 70, 0..64, [64, 64]),
+            (16, 9, 3..200, [203, 200]),
+            (4, 33, 0..17, [20, 17]),
+            (1, 6, 0..129, [129, 129]),
+            (3, 8, 64..160, [160, 161]),
+        ];
+        for (case, (rows, depth, cols, [x_step, out_step])) in cases.into_iter().enumerate() {
+            let value =
+                |i: usize, scale: f32| ((i * 7919 + case * 31) % 97) as f32 / 48.5 * scale - scale;
+            let mut x: Vec<f32> = (0..depth * x_step).map(|i| value(i, 3.0)).collect();
+            // A NaN in the last input channel at the range's second column.
+            let nan_column = (cols.start + 1).min(cols.end - 1);
+            x[(depth - 1) * x_step + nan_column] = f32::NAN;
+            let weight: Vec<f32> = (0..rows * depth).map(|i| value(i + 5, 0.5)).collect();
+            let bias: Vec<f32> = (0..rows).map(|i| value(i + 11, 1.0)).collect();
+            let block = Rows {
+                weight: &weight,
+                bias: &bias,
+                depth,
+            };
+            for act in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+                for &isa in &isas {
+                    let mut out = vec![7.0; rows * out_step];
+                    // SAFETY: `isas` lists what the processor runs; `x` holds `depth` rows of
+                    // `x_step ≥ cols.end` values, `out` `rows` rows of `out_step ≥ cols.end`.
+                    unsafe {
+                        pointwise(
+                            isa,
+                            block,
+                            (x.as_ptr(), x_step),
+                            (out.as_mut_ptr(), out_step),
+                            cols.clone(),
+                            act,
+                        );
+                    }
+                    let (lo, hi) = act.range();
+                    for r in 0..rows {
+                        for p in 0..out_step {
+                            let got = out[r * out_step + p];
+                            let what = format!("case {case} {isa:?} {act:?} row {r} column {p}");
+                            if !cols.contains(&p) {
+                                assert_eq!(got, 7.0, "{what}: written outside the columns");
+                                continue;
+                            }
+                            let sum = (0..depth).fold(f64::from(bias[r]), |sum, k| {
+                                let product =
+                                    f64::from(weight[r * depth + k]) * f64::from(x[k * x_step + p]);
+                                sum + product
+                            });
+                            let expected = (sum as f32).clamp(lo, hi);
+                            if p == nan_column {
+                                assert!(got.is_nan(), "{what}: NaN kept, got {got}");
+                            } else {
+                                let close =
+                                    (got - expected).abs() <= 1e-5 * expected.abs().max(1.0);
+                                assert!(close, "{what}: {got} vs {expected}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
