@@ -1,13 +1,14 @@
 //! 1×1 convolutions straight from the input planes (x86-64 with AVX2 and FMA, in AVX-512
 //! where the processor has it).
 //!
-//! Each output value is `act(bias[r] + Σ_k weight[r, k] · x[k, p])`. Six output channels
-//! and two or four vectors of positions are summed in registers at a time: per input channel,
-//! one vector load per position vector from the input plane itself and one broadcast weight
-//! per output channel. Nothing is packed or copied, the bias and the activation are applied
-//! before each sum is stored once, and no output is zeroed first. The weights (a few dozen
-//! KiB for the networks' 1×1 layers) and the input columns in use stay in cache across the
-//! blocks of output channels.
+//! Each output value is `act(bias[r] + Σ_k weight[r, k] · x[k, p])`. A tile of output
+//! channels by vectors of positions is summed in registers (six by two vectors of eight
+//! lanes with AVX2; six by four, or twelve by two over deeper inputs, of sixteen lanes with
+//! AVX-512): per input channel, one vector load per position vector and one broadcast weight
+//! per output channel. The weights are read where they lie, the input columns of each block
+//! are copied into a contiguous panel, the bias and the activation are applied before each
+//! sum is stored once, and no output is zeroed first. The weights (a few dozen KiB for the
+//! networks' 1×1 layers) and the panel stay in cache across the blocks of output channels.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -113,8 +114,11 @@ mod x86 {
 
     use super::Rows;
 
-    /// Output channels summed at a time.
+    /// Output channels summed at a time by the tiles that finish a call's rows.
     const ROWS: usize = 6;
+
+    /// Most input channels for AVX-512's wider blocks of columns (a 32 KiB panel).
+    const NARROW_PANEL_DEPTH: usize = 128;
 
     /// Where a tile reads its columns: the input's channel `k` starts at `ptr + k · step`,
     /// and the tile's first column is at `at` in each.
@@ -249,39 +253,48 @@ mod x86 {
         }
     }
 
-    /// [`super::pointwise`] eight lanes wide, two vectors of positions at a time.
+    /// [`super::pointwise`] eight lanes wide: six rows by two vectors of positions.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2(call: Call) {
         // SAFETY: as the caller promises.
-        unsafe { columns::<__m256, 2>(&call) }
+        unsafe { columns::<__m256, 2, 6>(&call) }
     }
 
-    /// [`super::pointwise`] sixteen lanes wide, four vectors of positions at a time.
+    /// [`super::pointwise`] sixteen lanes wide: six rows by four vectors of positions, or,
+    /// over more than [`NARROW_PANEL_DEPTH`] input channels, twelve rows by two vectors, so
+    /// the panel of input columns stays in the first-level cache.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn avx512(call: Call) {
         // SAFETY: as the caller promises.
-        unsafe { columns::<__m512, 4>(&call) }
+        unsafe {
+            if call.rows.depth <= NARROW_PANEL_DEPTH {
+                columns::<__m512, 4, 6>(&call)
+            } else {
+                columns::<__m512, 2, 12>(&call)
+            }
+        }
     }
 
-    /// Every column of the call: blocks of `WIDE` vectors, each first copied into the panel,
-    /// then single vectors and a partial one read from the input itself.
+    /// Every column of the call, `R` rows at a time: blocks of `WIDE` vectors, each first
+    /// copied into the panel, then single vectors and a partial one read from the input
+    /// itself.
     #[inline(always)]
-    unsafe fn columns<V: Lanes, const WIDE: usize>(call: &Call) {
+    unsafe fn columns<V: Lanes, const WIDE: usize, const R: usize>(call: &Call) {
         let block = WIDE * V::WIDTH;
         let (x, x_step) = call.x;
         let mut p = call.cols.start;
         unsafe {
             while p + block <= call.cols.end {
                 pack::<V, WIDE>(call, p);
-                rows::<V, WIDE, false>(call, (call.panel, block, 0), p, V::WIDTH);
+                rows::<V, WIDE, false, R>(call, (call.panel, block, 0), p, V::WIDTH);
                 p += block;
             }
             while p + V::WIDTH <= call.cols.end {
-                rows::<V, 1, false>(call, (x, x_step, p), p, V::WIDTH);
+                rows::<V, 1, false, R>(call, (x, x_step, p), p, V::WIDTH);
                 p += V::WIDTH;
             }
             if p < call.cols.end {
-                rows::<V, 1, true>(call, (x, x_step, p), p, call.cols.end - p);
+                rows::<V, 1, true, R>(call, (x, x_step, p), p, call.cols.end - p);
             }
         }
     }
@@ -312,9 +325,9 @@ mod x86 {
     }
 
     /// Every row of the call at the `VECTORS` vectors of positions from `p` (the last one
-    /// `last` lanes long when `PART`): blocks of [`ROWS`], then the rows left.
+    /// `last` lanes long when `PART`): blocks of `R`, then of [`ROWS`], then the rows left.
     #[inline(always)]
-    unsafe fn rows<V: Lanes, const VECTORS: usize, const PART: bool>(
+    unsafe fn rows<V: Lanes, const VECTORS: usize, const PART: bool, const R: usize>(
         call: &Call,
         input: Input,
         p: usize,
@@ -323,6 +336,10 @@ mod x86 {
         let count = call.rows.bias.len();
         let mut r = 0;
         unsafe {
+            while r + R <= count {
+                tile::<V, R, VECTORS, PART>(call, input, r, p, last);
+                r += R;
+            }
             while r + ROWS <= count {
                 tile::<V, ROWS, VECTORS, PART>(call, input, r, p, last);
                 r += ROWS;
@@ -419,10 +436,11 @@ mod tests {
             !isas.is_empty(),
             "this test needs a processor with AVX2 and FMA"
         );
-        // (rows, depth, columns, row steps): whole blocks of six rows and every tail; one
-        // input channel; columns cut mid-vector, a single column, blocks of four vectors and
-        // what is left after them, a range that starts past column 0; rows spaced wider
-        // than the columns used.
+        // (rows, depth, columns, row steps): whole blocks of six rows and every tail, and
+        // over a deeper input blocks of twelve rows, then six, then five; one input channel;
+        // columns cut mid-vector, a single column, blocks of four vectors and what is left
+        // after them, a range that starts past column 0; rows spaced wider than the columns
+        // used.
         let cases = [
             (7, 3, 0..9, [9, 9]),
             (12, 1, 0..1, [1, 3]),
@@ -432,6 +450,7 @@ mod tests {
             (4, 33, 0..17, [20, 17]),
             (1, 6, 0..129, [129, 129]),
             (3, 8, 64..160, [160, 161]),
+            (23, 130, 2..77, [80, 79]),
         ];
         for (case, (rows, depth, cols, [x_step, out_step])) in cases.into_iter().enumerate() {
             let value =
