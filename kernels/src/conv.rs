@@ -118,7 +118,9 @@ impl Conv<'_> {
     /// The convolution as GEMMs, `[out / groups, depth] · [depth, positions]` per image and
     /// group, split into tasks by output positions (and output channels when the tasks would
     /// be too few for the pool). Images with few positions are stacked side by side into one
-    /// GEMM, so each task reads the weights once for several images.
+    /// GEMM, so each task reads the weights once for several images. A 1×1 convolution whose
+    /// weights fit [`DIRECT_WEIGHTS`] is computed by [`pointwise`] instead, straight from
+    /// the input planes, where the processor has AVX2 and FMA.
     fn gemm_conv(
         &self,
         x: &[f32],

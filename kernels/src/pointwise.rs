@@ -6,7 +6,8 @@
 //! lanes with AVX2; six by four, or twelve by two over deeper inputs, of sixteen lanes with
 //! AVX-512): per input channel, one vector load per position vector and one broadcast weight
 //! per output channel. The weights are read where they lie, the input columns of each block
-//! are copied into a contiguous panel, the bias and the activation are applied before each
+//! are copied into a contiguous panel (input rows a multiple of 4 KiB apart share cache sets,
+//! and the processor's prefetcher follows only a few of them), the bias and the activation are applied before each
 //! sum is stored once, and no output is zeroed first. The weights (a few dozen KiB for the
 //! networks' 1×1 layers) and the panel stay in cache across the blocks of output channels.
 
@@ -116,6 +117,11 @@ mod x86 {
 
     /// Output channels summed at a time by the tiles that finish a call's rows.
     const ROWS: usize = 6;
+
+    /// Input rows at least this many values (4 KiB) apart share first-level cache sets: a
+    /// narrow block reads a single cache line of each, which the cache does not keep, so
+    /// AVX2 copies four blocks' columns of each row at once.
+    const FAR_ROWS: usize = 1024;
 
     /// Most input channels for AVX-512's wider blocks of columns (a 32 KiB panel).
     const NARROW_PANEL_DEPTH: usize = 128;
@@ -253,11 +259,12 @@ mod x86 {
         }
     }
 
-    /// [`super::pointwise`] eight lanes wide: six rows by two vectors of positions.
+    /// [`super::pointwise`] eight lanes wide: six rows by two vectors of positions, packed
+    /// four blocks at a time from far-apart rows.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2(call: Call) {
         // SAFETY: as the caller promises.
-        unsafe { columns::<__m256, 2, 6>(&call) }
+        unsafe { columns::<__m256, 2, 6, 4>(&call) }
     }
 
     /// [`super::pointwise`] sixteen lanes wide: six rows by four vectors of positions, or,
@@ -268,26 +275,40 @@ mod x86 {
         // SAFETY: as the caller promises.
         unsafe {
             if call.rows.depth <= NARROW_PANEL_DEPTH {
-                columns::<__m512, 4, 6>(&call)
+                columns::<__m512, 4, 6, 1>(&call)
             } else {
-                columns::<__m512, 2, 12>(&call)
+                columns::<__m512, 2, 12, 1>(&call)
             }
         }
     }
 
-    /// Every column of the call, `R` rows at a time: blocks of `WIDE` vectors, each first
-    /// copied into the panel, then single vectors and a partial one read from the input
-    /// itself.
+    /// Every column of the call, `R` rows at a time: blocks of `WIDE` vectors, first copied
+    /// into the panel (`BLOCKS` at a time where the input rows lie [`FAR_ROWS`] apart or
+    /// more), then single vectors and a partial one read from the input itself.
     #[inline(always)]
-    unsafe fn columns<V: Lanes, const WIDE: usize, const R: usize>(call: &Call) {
+    unsafe fn columns<V: Lanes, const WIDE: usize, const R: usize, const BLOCKS: usize>(
+        call: &Call,
+    ) {
         let block = WIDE * V::WIDTH;
         let (x, x_step) = call.x;
         let mut p = call.cols.start;
         unsafe {
             while p + block <= call.cols.end {
-                pack::<V, WIDE>(call, p);
-                rows::<V, WIDE, false, R>(call, (call.panel, block, 0), p, V::WIDTH);
-                p += block;
+                let blocks = if x_step >= FAR_ROWS && p + BLOCKS * block <= call.cols.end {
+                    BLOCKS
+                } else {
+                    1
+                };
+                pack::<V, WIDE>(call, p, blocks);
+                for j in 0..blocks {
+                    let panel = (
+                        call.panel.cast_const().add(j * call.rows.depth * block),
+                        block,
+                        0,
+                    );
+                    rows::<V, WIDE, false, R>(call, panel, p + j * block, V::WIDTH);
+                }
+                p += blocks * block;
             }
             while p + V::WIDTH <= call.cols.end {
                 rows::<V, 1, false, R>(call, (x, x_step, p), p, V::WIDTH);
@@ -299,26 +320,33 @@ mod x86 {
         }
     }
 
-    /// Copies the input's `WIDE` vectors of columns from `p` into the panel, one row after
-    /// the other, and asks for the next block's columns in the first-level cache. The input
-    /// rows lie far apart (often a multiple of 4 KiB, so they share cache sets), more of them
-    /// than the processor's own prefetcher follows; the panel is contiguous.
+    /// Copies `blocks` blocks of the input's columns from `p` into the panel, block after
+    /// block, each one row after the other, and asks for the next blocks' columns in the
+    /// cache. The input rows lie far apart (often a multiple of 4 KiB, so they share cache
+    /// sets), more of them than the processor's own prefetcher follows; each row's columns
+    /// are read in one contiguous run, and each block of the panel is contiguous.
     #[inline(always)]
-    unsafe fn pack<V: Lanes, const WIDE: usize>(call: &Call, p: usize) {
+    unsafe fn pack<V: Lanes, const WIDE: usize>(call: &Call, p: usize, blocks: usize) {
         let block = WIDE * V::WIDTH;
+        let depth = call.rows.depth;
         let (x, x_step) = call.x;
-        let next = (p + block..p + 2 * block).take_while(|&q| q < call.cols.end);
-        // SAFETY: the reads lie in the input's rows at columns `p..p + block` (within `cols`),
-        // the writes in the panel's `depth` rows of `block` values; a prefetch never faults.
+        let len = blocks * block;
+        let next = (p + len..p + 2 * len).take_while(|&q| q < call.cols.end);
+        // SAFETY: the reads lie in the input's rows at columns `p..p + len` (within `cols`),
+        // the writes in the panel's `blocks` blocks of `depth` rows of `block` values; a
+        // prefetch never faults.
         unsafe {
-            for k in 0..call.rows.depth {
+            for k in 0..depth {
                 let row = x.add(k * x_step);
                 for q in next.clone().step_by(16) {
                     _mm_prefetch::<_MM_HINT_T0>(row.add(q).cast());
                 }
-                let panel = call.panel.add(k * block);
-                for v in 0..WIDE {
-                    V::load(row.add(p + v * V::WIDTH)).store(panel.add(v * V::WIDTH));
+                for j in 0..blocks {
+                    let panel = call.panel.add((j * depth + k) * block);
+                    for v in 0..WIDE {
+                        let at = p + j * block + v * V::WIDTH;
+                        V::load(row.add(at)).store(panel.add(v * V::WIDTH));
+                    }
                 }
             }
         }
@@ -440,7 +468,7 @@ mod tests {
         // over a deeper input blocks of twelve rows, then six, then five; one input channel;
         // columns cut mid-vector, a single column, blocks of four vectors and what is left
         // after them, a range that starts past column 0; rows spaced wider than the columns
-        // used.
+        // used, and rows 4 KiB apart or more (several blocks copied at once).
         let cases = [
             (7, 3, 0..9, [9, 9]),
             (12, 1, 0..1, [1, 3]),
@@ -451,6 +479,7 @@ mod tests {
             (1, 6, 0..129, [129, 129]),
             (3, 8, 64..160, [160, 161]),
             (23, 130, 2..77, [80, 79]),
+            (7, 5, 3..1203, [1210, 1205]),
         ];
         for (case, (rows, depth, cols, [x_step, out_step])) in cases.into_iter().enumerate() {
             let value =
