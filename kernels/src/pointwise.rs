@@ -5,11 +5,12 @@
 //! channels by vectors of positions is summed in registers (six by two vectors of eight
 //! lanes with AVX2; six by four, or twelve by two over deeper inputs, of sixteen lanes with
 //! AVX-512): per input channel, one vector load per position vector and one broadcast weight
-//! per output channel. The weights are read where they lie, the input columns of each block
-//! are copied into a contiguous panel (input rows a multiple of 4 KiB apart share cache sets,
-//! and the processor's prefetcher follows only a few of them), the bias and the activation are applied before each
-//! sum is stored once, and no output is zeroed first. The weights (a few dozen KiB for the
-//! networks' 1×1 layers) and the panel stay in cache across the blocks of output channels.
+//! per output channel. The weights are read where they lie; the input columns of each block
+//! are copied into a contiguous panel (input rows a multiple of 4 KiB apart share cache
+//! sets, and the processor's prefetcher follows only a few of them); the bias and the
+//! activation are applied before each sum is stored once, and no output is zeroed first. The
+//! weights (a few dozen KiB for the networks' 1×1 layers) and the panel stay in cache across
+//! the blocks of output channels.
 
 use std::cell::RefCell;
 use std::ops::Range;
