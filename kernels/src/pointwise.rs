@@ -17,7 +17,8 @@ use std::ops::Range;
 
 use crate::Activation;
 
-/// Most columns of a block: four vectors of sixteen lanes.
+/// Most columns copied into the panel at once: four vectors of sixteen lanes, or four AVX2
+/// blocks of two vectors of eight.
 const PANEL_COLUMNS: usize = 64;
 
 thread_local! {
@@ -114,7 +115,7 @@ mod x86 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::Rows;
+    use super::{PANEL_COLUMNS, Rows};
 
     /// Output channels summed at a time by the tiles that finish a call's rows.
     const ROWS: usize = 6;
@@ -291,6 +292,7 @@ mod x86 {
         call: &Call,
     ) {
         let block = WIDE * V::WIDTH;
+        assert!(BLOCKS * block <= PANEL_COLUMNS, "blocks that fit the panel");
         let (x, x_step) = call.x;
         let mut p = call.cols.start;
         unsafe {
