@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use crate::depthwise::depthwise_3x3;
 use crate::gemm::{Strided, matmul, matmul_rows};
-use crate::pointwise::{Isa, Rows, pointwise};
-use crate::simd::simd;
+use crate::pointwise::{Rows, pointwise};
+use crate::simd::{Isa, simd};
 use crate::tasks::{SharedOutput, for_each, tasks_wanted};
 use crate::{Activation, Shape, Threads};
 

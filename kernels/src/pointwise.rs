@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::Activation;
+use crate::simd::Isa;
 
 /// Most columns copied into the panel at once: four vectors of sixteen lanes, or four AVX2
 /// blocks of two vectors of eight.
@@ -24,31 +25,6 @@ const PANEL_COLUMNS: usize = 64;
 thread_local! {
     /// The thread's copy of one block of input columns.
     static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The vector instructions a kernel is compiled for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isa {
-    /// AVX2 and FMA: eight lanes.
-    Avx2,
-    /// AVX-512: sixteen lanes.
-    Avx512,
-}
-
-impl Isa {
-    /// The widest this processor runs, if it runs one.
-    pub(crate) fn best() -> Option<Self> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Some(Self::Avx512);
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Some(Self::Avx2);
-            }
-        }
-        None
-    }
 }
 
 /// The rows of a 1×1 convolution's weights that one call computes.
