@@ -87,7 +87,8 @@ impl Conv<'_> {
             self.out_channels() * c / self.groups * self.kernel * self.kernel,
             "weights of the geometry"
         );
-        if self.is_pointwise() {
+        let positions = out_shape[2] * out_shape[3];
+        if self.is_pointwise() && !self.takes_small_map(positions) {
             self.gemm_conv(x, shape, out, act, threads, Columns::Input);
         } else if self.is_depthwise_3x3() {
             let weights = (self.weight, self.bias);
@@ -96,6 +97,8 @@ impl Conv<'_> {
             self.winograd_conv(x, shape, out, act, threads);
         } else if self.is_strided_stem() {
             self.phase_gemm_conv(x, shape, out, act, threads);
+        } else if self.takes_small_map(positions) {
+            self.small_map_conv(x, shape, out, act, threads);
         } else {
             self.gemm_conv(x, shape, out, act, threads, Columns::Im2col);
         }
@@ -105,6 +108,12 @@ impl Conv<'_> {
     /// planes themselves.
     pub(crate) fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1
+    }
+
+    /// A 1×1 convolution that [`pointwise`] computes straight from the input planes: weights
+    /// of at most [`DIRECT_WEIGHTS`], on a processor with AVX2 and FMA.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.is_pointwise() && self.weight.len() <= DIRECT_WEIGHTS && Isa::best().is_some()
     }
 
     /// A depthwise 3×3 convolution with padding 1 and stride 1 or 2.
@@ -145,7 +154,7 @@ impl Conv<'_> {
             .min(STACKED_TILE_FLOATS / (depth * positions))
             .clamp(1, n);
         let direct = match columns {
-            Columns::Input if out_group * depth <= DIRECT_WEIGHTS => Isa::best(),
+            Columns::Input if self.is_direct() => Isa::best(),
             _ => None,
         };
         // Stacked images are whole: one task has all their positions. Computed straight from
@@ -261,7 +270,13 @@ impl Conv<'_> {
                         }
                     }
                 }
-                matmul_rows(product, lhs, rhs, [rows.len(), stacked, depth]);
+                matmul_rows(
+                    product,
+                    lhs,
+                    rhs,
+                    [rows.len(), stacked, depth],
+                    Threads::One,
+                );
                 let biases = &self.bias[first_row..first_row + rows.len()];
                 for (i, b) in images.enumerate() {
                     for ((r, &bias), values) in

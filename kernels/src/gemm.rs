@@ -1,5 +1,7 @@
 //! Matrix products over strided `f32` operands, by the `gemm` crate.
 
+use crate::Threads;
+
 /// A matrix in memory: its first value and the steps between rows and between columns.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Strided<P> {
@@ -39,11 +41,26 @@ impl<P> Strided<P> {
 /// The operands must hold the rows and columns their sizes and strides reach, and `dst` must
 /// not overlap the others.
 pub(crate) unsafe fn matmul(
-    [m, n, k]: [usize; 3],
+    dims: [usize; 3],
     dst: Strided<*mut f32>,
     accumulate: bool,
     lhs: Strided<*const f32>,
     rhs: Strided<*const f32>,
+) {
+    // SAFETY: as the caller promises.
+    unsafe { product(dims, dst, accumulate, (lhs, rhs), gemm::Parallelism::None) }
+}
+
+/// [`matmul`], split by the `gemm` crate over `parallelism`.
+///
+/// # Safety
+/// As [`matmul`].
+unsafe fn product(
+    [m, n, k]: [usize; 3],
+    dst: Strided<*mut f32>,
+    accumulate: bool,
+    (lhs, rhs): (Strided<*const f32>, Strided<*const f32>),
+    parallelism: gemm::Parallelism,
 ) {
     // SAFETY: as the caller promises.
     unsafe {
@@ -66,27 +83,40 @@ pub(crate) unsafe fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
 
 /// `product = lhs · rhs` for row-major operands held whole in their slices: `lhs` is
-/// `[m, k]`, `rhs` `[k, n]` and `product` `[m, n]`.
-pub(crate) fn matmul_rows(product: &mut [f32], lhs: &[f32], rhs: &[f32], [m, n, k]: [usize; 3]) {
+/// `[m, k]`, `rhs` `[k, n]` and `product` `[m, n]`; over the pool when `threads` allows.
+pub(crate) fn matmul_rows(
+    product_rows: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    [m, n, k]: [usize; 3],
+    threads: Threads,
+) {
     assert!(
-        product.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n,
+        product_rows.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n,
         "operands of their sizes"
     );
+    let parallelism = match threads {
+        Threads::One => gemm::Parallelism::None,
+        Threads::Pool => gemm::Parallelism::Rayon(rayon::current_num_threads()),
+    };
     // SAFETY: each operand holds the rows and columns its size reaches (asserted), and
-    // `product`, a unique borrow, overlaps neither of the others.
+    // `product_rows`, a unique borrow, overlaps neither of the others.
     unsafe {
-        matmul(
+        product(
             [m, n, k],
-            Strided::rows(product.as_mut_ptr(), n),
+            Strided::rows(product_rows.as_mut_ptr(), n),
             false,
-            Strided::rows(lhs.as_ptr(), k),
-            Strided::rows(rhs.as_ptr(), n),
+            (
+                Strided::rows(lhs.as_ptr(), k),
+                Strided::rows(rhs.as_ptr(), n),
+            ),
+            parallelism,
         );
     }
 }

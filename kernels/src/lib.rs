@@ -26,6 +26,7 @@ mod phase_conv;
 mod pointwise;
 mod pool;
 mod simd;
+mod small_maps;
 mod tasks;
 mod winograd;
 

@@ -146,7 +146,7 @@ impl Conv<'_> {
                     tile_row.copy_from_slice(&phases[from..from + cols]);
                 }
                 let lhs = &self.weight[rows.start * depth..rows.end * depth];
-                matmul_rows(product, lhs, rhs, [rows.len(), cols, depth]);
+                matmul_rows(product, lhs, rhs, [rows.len(), cols, depth], Threads::One);
                 for (r, values) in rows.clone().zip(product.chunks_exact(cols)) {
                     for (y, grid_row) in ys.clone().zip(values.chunks_exact(pw)) {
                         // SAFETY: this task alone writes output rows `ys` of channels `rows`

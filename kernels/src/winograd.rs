@@ -198,6 +198,7 @@ impl Conv<'_> {
                     &weights[point * out_c * c..(point + 1) * out_c * c],
                     &transformed[point * c * cols..(point + 1) * c * cols],
                     [out_c, cols, c],
+                    Threads::One,
                 );
             }
             let (outputs, sums) = scratch.split_at_mut(4 * cols);
