@@ -1,7 +1,8 @@
 //! Convolutions: 1×1 convolutions straight from the input planes (or a GEMM per image), a
 //! direct kernel for depthwise 3×3 convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions
-//! over narrower maps, GEMMs over phase planes for the strided stems, and im2col tiles and a
-//! GEMM for the rest.
+//! over narrower maps, other 3×3 convolutions with stride 1 straight from padded planes
+//! (`padded_taps.rs`), GEMMs over phase planes for the strided stems, one GEMM per group of
+//! images over small maps (`small_maps.rs`), and im2col tiles and a GEMM for the rest.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -49,7 +50,7 @@ const OUTPUT_FLOATS: usize = 1 << 16;
 /// stay in cache while each block of positions passes every output channel. Larger ones
 /// (MobileNetV2's last layer, ResNet-50's last stage) run faster in the whole network through
 /// the GEMM, which packs them once per task.
-const DIRECT_WEIGHTS: usize = 1 << 18;
+pub(crate) const DIRECT_WEIGHTS: usize = 1 << 18;
 /// Fewest and most output positions per GEMM task.
 pub(crate) const COLUMNS: Range<usize> = 64..1024;
 /// Columns a GEMM task fills by stacking images whose maps have fewer positions.
@@ -97,6 +98,8 @@ impl Conv<'_> {
             self.winograd_conv(x, shape, out, act, threads);
         } else if self.is_strided_stem() {
             self.phase_gemm_conv(x, shape, out, act, threads);
+        } else if self.takes_padded_taps() {
+            self.padded_taps_conv(x, shape, out, act, threads);
         } else if self.takes_small_map(positions) {
             self.small_map_conv(x, shape, out, act, threads);
         } else {

@@ -11,6 +11,9 @@
 //! activation are applied before each sum is stored once, and no output is zeroed first. The
 //! weights (a few dozen KiB for the networks' 1×1 layers) and the panel stay in cache across
 //! the blocks of output channels.
+//!
+//! The same tiles sum over input rows that a table of offsets places ([`taps`]): the shifted
+//! runs of padded planes that 3×3 convolutions read (`padded_taps.rs`).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -86,12 +89,71 @@ pub(crate) unsafe fn pointwise(
     }
 }
 
+/// Where each output row of [`taps`] reads its input rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Taps<'a> {
+    /// Where input row `k` of the sum starts, from the input's first value.
+    pub offsets: &'a [usize],
+    /// Values from one output row's input rows to the next output row's.
+    pub row_step: usize,
+    /// Output positions per output row.
+    pub width: usize,
+}
+
+/// `out[r, y · width + j] = act(bias[r] + Σ_k weight[r, k] · x[offsets[k] + y · row_step + j])`
+/// for every row `r` of `rows`, output row `y` in `out_rows` and `j < width` (`taps`), with
+/// `isa`'s instructions: a convolution whose input rows are shifted runs of one padded map.
+///
+/// # Safety
+/// The processor runs `isa`; `taps.offsets` has `depth` offsets and every value the sum
+/// reads lies in `x`'s allocation; `out` holds `rows` rows of at least
+/// `out_rows.end · width` values `out_step` apart, overlapping neither each other nor the
+/// input.
+pub(crate) unsafe fn taps(
+    isa: Isa,
+    rows: Rows,
+    (x, taps): (*const f32, Taps),
+    (out, out_step): (*mut f32, usize),
+    out_rows: Range<usize>,
+    act: Activation,
+) {
+    assert!(
+        rows.weight.len() == rows.bias.len() * rows.depth && taps.offsets.len() == rows.depth,
+        "weights and offsets of {} rows",
+        rows.bias.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let call = x86::Call {
+            rows,
+            x: (x, 0),
+            out: (out, out_step),
+            cols: 0..0,
+            panel: std::ptr::null_mut(),
+            range: act.range(),
+            clamped: act != Activation::Identity,
+        };
+        // SAFETY: as the caller promises; the call reads no panel.
+        unsafe {
+            match isa {
+                Isa::Avx2 => x86::avx2_taps(call, taps, out_rows),
+                Isa::Avx512 => x86::avx512_taps(call, taps, out_rows),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, x, taps, out, out_step, out_rows, act);
+        unreachable!("{isa:?} runs on x86-64 only");
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{PANEL_COLUMNS, Rows};
+    use super::{PANEL_COLUMNS, Rows, Taps};
 
     /// Output channels summed at a time by the tiles that finish a call's rows.
     const ROWS: usize = 6;
@@ -104,9 +166,45 @@ mod x86 {
     /// Most input channels for AVX-512's wider blocks of columns (a 32 KiB panel).
     const NARROW_PANEL_DEPTH: usize = 128;
 
-    /// Where a tile reads its columns: the input's channel `k` starts at `ptr + k · step`,
-    /// and the tile's first column is at `at` in each.
-    type Input = (*const f32, usize, usize);
+    /// Where a tile reads its columns: the input's row `k` starts at `ptr + k · step`, or at
+    /// `ptr + offsets[k]` where `offsets` is not null, and the tile's first column is at `at`
+    /// in each.
+    #[derive(Clone, Copy)]
+    struct Input {
+        ptr: *const f32,
+        step: usize,
+        offsets: *const usize,
+        at: usize,
+    }
+
+    impl Input {
+        /// Rows `step` values apart.
+        fn strided(ptr: *const f32, step: usize, at: usize) -> Self {
+            let offsets = std::ptr::null();
+            Self {
+                ptr,
+                step,
+                offsets,
+                at,
+            }
+        }
+
+        /// The start of row `k`.
+        ///
+        /// # Safety
+        /// Where `offsets` is not null, it holds at least `k + 1` offsets.
+        #[inline(always)]
+        unsafe fn row(&self, k: usize) -> *const f32 {
+            unsafe {
+                let offset = if self.offsets.is_null() {
+                    k * self.step
+                } else {
+                    *self.offsets.add(k)
+                };
+                self.ptr.add(offset + self.at)
+            }
+        }
+    }
 
     /// One call's operands (see [`super::pointwise`]).
     pub(super) struct Call<'a> {
@@ -260,6 +358,55 @@ mod x86 {
         }
     }
 
+    /// [`super::taps`] eight lanes wide: six rows by two vectors of positions.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2_taps(call: Call, taps: Taps, out_rows: Range<usize>) {
+        // SAFETY: as the caller promises.
+        unsafe { tap_rows::<__m256, 2, 6>(&call, taps, out_rows) }
+    }
+
+    /// [`super::taps`] sixteen lanes wide: twelve rows by two vectors of positions (output
+    /// rows are often 32 positions wide).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn avx512_taps(call: Call, taps: Taps, out_rows: Range<usize>) {
+        // SAFETY: as the caller promises.
+        unsafe { tap_rows::<__m512, 2, 12>(&call, taps, out_rows) }
+    }
+
+    /// Each output row of `out_rows`, `R` rows of the weights at a time: blocks of `WIDE`
+    /// vectors, then single vectors and a partial one, read where `taps` says.
+    #[inline(always)]
+    unsafe fn tap_rows<V: Lanes, const WIDE: usize, const R: usize>(
+        call: &Call,
+        taps: Taps,
+        out_rows: Range<usize>,
+    ) {
+        let (block, width) = (WIDE * V::WIDTH, taps.width);
+        let input = |at| Input {
+            ptr: call.x.0,
+            step: 0,
+            offsets: taps.offsets.as_ptr(),
+            at,
+        };
+        unsafe {
+            for y in out_rows {
+                let (at, p) = (y * taps.row_step, y * width);
+                let mut j = 0;
+                while j + block <= width {
+                    rows::<V, WIDE, false, R>(call, input(at + j), p + j, V::WIDTH);
+                    j += block;
+                }
+                while j + V::WIDTH <= width {
+                    rows::<V, 1, false, R>(call, input(at + j), p + j, V::WIDTH);
+                    j += V::WIDTH;
+                }
+                if j < width {
+                    rows::<V, 1, true, R>(call, input(at + j), p + j, width - j);
+                }
+            }
+        }
+    }
+
     /// Every column of the call, `R` rows at a time: blocks of `WIDE` vectors, first copied
     /// into the panel (`BLOCKS` at a time where the input rows lie [`FAR_ROWS`] apart or
     /// more), then single vectors and a partial one read from the input itself.
@@ -280,21 +427,18 @@ mod x86 {
                 };
                 pack::<V, WIDE>(call, p, blocks);
                 for j in 0..blocks {
-                    let panel = (
-                        call.panel.cast_const().add(j * call.rows.depth * block),
-                        block,
-                        0,
-                    );
+                    let panel = call.panel.cast_const().add(j * call.rows.depth * block);
+                    let panel = Input::strided(panel, block, 0);
                     rows::<V, WIDE, false, R>(call, panel, p + j * block, V::WIDTH);
                 }
                 p += blocks * block;
             }
             while p + V::WIDTH <= call.cols.end {
-                rows::<V, 1, false, R>(call, (x, x_step, p), p, V::WIDTH);
+                rows::<V, 1, false, R>(call, Input::strided(x, x_step, p), p, V::WIDTH);
                 p += V::WIDTH;
             }
             if p < call.cols.end {
-                rows::<V, 1, true, R>(call, (x, x_step, p), p, call.cols.end - p);
+                rows::<V, 1, true, R>(call, Input::strided(x, x_step, p), p, call.cols.end - p);
             }
         }
     }
@@ -367,7 +511,7 @@ mod x86 {
     #[inline(always)]
     unsafe fn tile<V: Lanes, const R: usize, const VECTORS: usize, const PART: bool>(
         call: &Call,
-        (x, x_step, at): Input,
+        input: Input,
         r: usize,
         p: usize,
         last: usize,
@@ -383,7 +527,7 @@ mod x86 {
             let weight = call.rows.weight.as_ptr().add(r * depth);
             let mut sums = [[V::zero(); VECTORS]; R];
             for k in 0..depth {
-                let row = x.add(k * x_step + at);
+                let row = input.row(k);
                 let mut inputs = [V::zero(); VECTORS];
                 for (v, input) in inputs.iter_mut().enumerate() {
                     *input = if PART && v == VECTORS - 1 {

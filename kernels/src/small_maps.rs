@@ -1,10 +1,10 @@
 //! Convolutions over small maps (fewer than [`SMALL_MAP`] output positions, one group) that the
-//! direct 1×1 kernel does not take: the columns of several images side by side, one GEMM for
-//! all of them that the `gemm` crate splits over the pool, then each image's rows written out
-//! with the bias and the activation. Split into tasks per image or per block of output
-//! channels instead, each task would pack the same weights again, or build the same im2col
-//! columns again, and the weights of these layers (ResNet-50's last two stages, MobileNetV2's
-//! last 1×1) are the largest of the networks.
+//! direct 1×1 kernel does not take: the im2col columns of several images side by side, built
+//! once by the pool, then one GEMM per block of output channels (one block per thread), whose
+//! rows are written out to each image with the bias and the activation. Split into tasks per
+//! image or per block of output channels over per-task columns instead, each task would build
+//! the same columns again or pack the same weights again, and the weights of these layers
+//! (ResNet-50's last two stages, MobileNetV2's last 1×1) are the largest of the networks.
 
 use std::cell::RefCell;
 use std::ops::Range;
