@@ -1,12 +1,13 @@
-//! 3×3 convolutions with stride 1 and padding 1 over maps the Winograd path does not take,
+//! 3×3 convolutions with stride 1 or 2 and padding 1 that the Winograd path does not take,
 //! straight from padded input planes on x86-64 with AVX2 and FMA: each output row sums the
-//! weights' `9 · C` rows against shifted runs of the padded planes ([`taps`]), so no im2col
-//! columns are built or packed, and the weights are read where they lie. ResNet-50's first
-//! stage (64 channels over 64×32 maps) is the case.
+//! weights' `9 · C` rows against shifted runs of the padded planes ([`taps`]), split at
+//! stride 2 into four phases (even and odd rows and columns) so that every run is contiguous.
+//! No im2col columns are built or packed, and the weights are read where they lie.
+//! ResNet-50's first two stages and MobileNetV2's first convolution are the cases.
 
 use std::cell::RefCell;
 
-use crate::conv::{Conv, DIRECT_WEIGHTS};
+use crate::conv::{Conv, DIRECT_WEIGHTS, copy_strided};
 use crate::pointwise::{Rows, Taps, taps};
 use crate::simd::Isa;
 use crate::tasks::{SharedOutput, for_each, for_each_chunk, tasks_wanted};
@@ -18,11 +19,11 @@ thread_local! {
 }
 
 impl Conv<'_> {
-    /// A 3×3 convolution with stride 1, padding 1, one group and at most [`DIRECT_WEIGHTS`]
-    /// weights, on a processor with AVX2 and FMA.
+    /// A 3×3 convolution with stride 1 or 2, padding 1, one group and at most
+    /// [`DIRECT_WEIGHTS`] weights, on a processor with AVX2 and FMA.
     pub(crate) fn takes_padded_taps(&self) -> bool {
         self.kernel == 3
-            && self.stride == 1
+            && (1..=2).contains(&self.stride)
             && self.padding == 1
             && self.groups == 1
             && self.weight.len() <= DIRECT_WEIGHTS
@@ -43,7 +44,8 @@ impl Conv<'_> {
     }
 
     /// The convolution from padded planes with `isa`'s instructions: every image's planes
-    /// with a border of zeros, then tasks over bands of output rows of each image.
+    /// with a border of zeros (in phases at stride 2), then tasks over bands of output rows
+    /// of each image.
     fn padded_taps_conv_in(
         &self,
         isa: Isa,
@@ -53,57 +55,72 @@ impl Conv<'_> {
         threads: Threads,
     ) {
         let [n, c, h, w] = shape;
-        let out_c = self.out_channels();
-        let (padded_h, padded_w) = (h + 2, w + 2);
-        let plane = padded_h * padded_w;
+        let [_, out_c, oh, ow] = self.output_shape(shape);
+        let stride = self.stride;
+        // Each padded plane split into stride × stride phases: phase (a, b) holds the padded
+        // plane's rows a, a + stride, … and columns b, b + stride, …, so that every tap of a
+        // strided output row reads one contiguous run of one phase.
+        let (phase_h, phase_w) = ((h + 2).div_ceil(stride), (w + 2).div_ceil(stride));
+        let phase = phase_h * phase_w;
+        let plane = stride * stride * phase;
         let mut padded = PADDED.with_borrow_mut(std::mem::take);
         padded.resize(n * c * plane, 0.0);
-        for_each_chunk(threads, &mut padded, plane, |i, padded_plane| {
-            let source = &x[i * h * w..(i + 1) * h * w];
-            let (top, rest) = padded_plane.split_at_mut(padded_w);
-            let (inside, bottom) = rest.split_at_mut(h * padded_w);
-            top.fill(0.0);
-            bottom.fill(0.0);
-            for (row, values) in inside
-                .chunks_exact_mut(padded_w)
-                .zip(source.chunks_exact(w))
-            {
-                row[0] = 0.0;
-                row[1..=w].copy_from_slice(values);
-                row[w + 1] = 0.0;
+        for_each_chunk(threads, &mut padded, phase, |i, phase_values| {
+            let (a, b) = (i / stride % stride, i % stride);
+            let source = &x[i / (stride * stride) * h * w..][..h * w];
+            // The phase's columns j whose input column stride · j + b − 1 is inside.
+            let first = (1 - b.min(1)).div_ceil(stride).min(phase_w);
+            let end = (w + 1 - b).div_ceil(stride).clamp(first, phase_w);
+            for (row, values) in phase_values.chunks_exact_mut(phase_w).enumerate() {
+                let inside = (stride * row + a).checked_sub(1).filter(|&y| y < h);
+                let Some(y) = inside.filter(|_| first < end) else {
+                    values.fill(0.0);
+                    continue;
+                };
+                values[..first].fill(0.0);
+                values[end..].fill(0.0);
+                let input = &source[y * w + stride * first + b - 1..(y + 1) * w];
+                copy_strided(&mut values[first..end], input, stride);
             }
         });
         let offsets: Vec<usize> = (0..c)
-            .flat_map(|channel| (0..9).map(move |t| channel * plane + t / 3 * padded_w + t % 3))
+            .flat_map(|channel| {
+                (0..9).map(move |t| {
+                    let (ky, kx) = (t / 3, t % 3);
+                    let phase_index = ky % stride * stride + kx % stride;
+                    channel * plane + phase_index * phase + ky / stride * phase_w + kx / stride
+                })
+            })
             .collect();
         let layout = Taps {
             offsets: &offsets,
-            row_step: padded_w,
-            width: w,
+            row_step: phase_w,
+            width: ow,
         };
         let rows = Rows {
             weight: self.weight,
             bias: self.bias,
             depth: c * 9,
         };
-        let bands = tasks_wanted(threads).div_ceil(n).clamp(1, h);
-        let band_rows = h.div_ceil(bands);
+        let bands = tasks_wanted(threads).div_ceil(n).clamp(1, oh);
+        let band_rows = oh.div_ceil(bands);
         let output = SharedOutput::new(out);
         let padded_planes = &padded[..];
         for_each(threads, n * bands, |task| {
             let (b, band) = (task / bands, task % bands);
-            let out_rows = band * band_rows..((band + 1) * band_rows).min(h);
+            let out_rows = band * band_rows..((band + 1) * band_rows).min(oh);
             if out_rows.is_empty() {
                 return;
             }
-            // SAFETY: the processor runs `isa` (the caller's choice); the offsets reach the
-            // image's padded planes, whose rows are `w + 2` long, and a tile reads at most `w`
-            // positions from an output row's start plus a tap's column shift of at most 2;
-            // task (b, band) alone writes image `b`'s output rows `out_rows`, inside `out`.
+            // SAFETY: the processor runs `isa` (the caller's choice); output position (y, x)
+            // reads row y + ky / stride, column x + kx / stride of one of the image's phases,
+            // inside it (a phase has more rows than the output and more columns than an
+            // output row); task (b, band) alone writes image `b`'s output rows `out_rows`,
+            // inside `out`.
             unsafe {
                 let image = padded_planes.as_ptr().add(b * c * plane);
-                let dst = output.at(b * out_c * h * w);
-                taps(isa, rows, (image, layout), (dst, h * w), out_rows, act);
+                let dst = output.at(b * out_c * oh * ow);
+                taps(isa, rows, (image, layout), (dst, oh * ow), out_rows, act);
             }
         });
         PADDED.with_borrow_mut(|kept| *kept = padded);
@@ -128,13 +145,18 @@ mod tests {
         // (shape, out channels, kernel, stride, padding): rows 37 wide (two blocks of 16 and a
         // partial vector), 17 (one block, one partial), 33 and 1; weights of fewer and more
         // than twelve and six rows with row tails; more than 128 input channels; batch 3 with
-        // bands of output rows across images.
+        // bands of output rows across images; then at stride 2, odd and even sides.
         let cases = [
             ([2, 5, 7, 37], 14, 3, 1, 1),
             ([1, 3, 40, 17], 13, 3, 1, 1),
             ([1, 20, 9, 33], 29, 3, 1, 1),
             ([1, 4, 1, 1], 6, 3, 1, 1),
             ([3, 6, 5, 24], 7, 3, 1, 1),
+            ([2, 5, 9, 37], 14, 3, 2, 1),
+            ([1, 3, 8, 34], 13, 3, 2, 1),
+            ([1, 20, 10, 7], 29, 3, 2, 1),
+            ([1, 4, 1, 1], 6, 3, 2, 1),
+            ([3, 6, 6, 2], 7, 3, 2, 1),
         ];
         for isa in isas {
             assert_equals_definition(
