@@ -128,6 +128,7 @@ impl Conv<'_> {
 }
 
 #[cfg(test)]
+#[cfg(target_arch = "x86_64")]
 mod tests {
     use crate::conv_reference::assert_equals_definition;
     use crate::simd::Isa;
