@@ -135,14 +135,6 @@ mod tests {
 
     #[test]
     fn equals_the_definition_at_odd_widths_tails_and_bands_with_every_instruction_set() {
-        let mut isas = vec![Isa::Avx2];
-        if std::is_x86_feature_detected!("avx512f") {
-            isas.push(Isa::Avx512);
-        }
-        assert!(
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
-            "this test needs a processor with AVX2 and FMA"
-        );
         // (shape, out channels, kernel, stride, padding): rows 37 wide (two blocks of 16 and a
         // partial vector), 17 (one block, one partial), 33 and 1; weights of fewer and more
         // than twelve and six rows with row tails; more than 128 input channels; batch 3 with
@@ -159,7 +151,7 @@ mod tests {
             ([1, 4, 1, 1], 6, 3, 2, 1),
             ([3, 6, 6, 2], 7, 3, 2, 1),
         ];
-        for isa in isas {
+        for isa in Isa::all_available() {
             assert_equals_definition(
                 &cases,
                 |conv, _| conv.takes_padded_taps(),

@@ -24,6 +24,25 @@ impl Isa {
         }
         None
     }
+
+    /// Every instruction set this processor runs (for tests that try each), asserting that
+    /// it runs at least AVX2 and FMA.
+    #[cfg(test)]
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn all_available() -> Vec<Self> {
+        let mut isas = Vec::new();
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            isas.push(Self::Avx2);
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            isas.push(Self::Avx512);
+        }
+        assert!(
+            !isas.is_empty(),
+            "this test needs a processor with AVX2 and FMA"
+        );
+        isas
+    }
 }
 
 /// Runs `f` compiled for AVX-512 when the processor has it, else for AVX2 and FMA, so the

@@ -32,8 +32,9 @@ impl Conv<'_> {
         self.groups == 1 && positions < SMALL_MAP && !self.is_direct()
     }
 
-    /// The convolution as one GEMM per group of images: `[out, depth] · [depth, images ×
-    /// positions]`, each image's im2col columns side by side.
+    /// The convolution as one GEMM per group of images, `[out, depth] · [depth, images ×
+    /// positions]` over each image's im2col columns side by side, split by blocks of output
+    /// channels.
     pub(crate) fn small_map_conv(
         &self,
         x: &[f32],
@@ -58,14 +59,15 @@ impl Conv<'_> {
         };
         let block_rows = out_c.div_ceil(blocks).max(1);
         let taps = self.tap_offsets([h, w], [oh, ow]);
+        // Rows of the columns each task builds.
+        let column_rows = depth.div_ceil(tasks_wanted(threads));
         for first in (0..n).step_by(per_gemm) {
             let images = first..(first + per_gemm).min(n);
             let stacked = images.len() * positions;
             let (columns, product) = scratch.split_at_mut(depth * stacked);
             let product = &mut product[..out_c * stacked];
-            let block = depth.div_ceil(tasks_wanted(threads));
-            for_each_chunk(threads, columns, block * stacked, |task, rows| {
-                let first_row = task * block;
+            for_each_chunk(threads, columns, column_rows * stacked, |task, rows| {
+                let first_row = task * column_rows;
                 let rows_here = first_row..first_row + rows.len() / stacked;
                 for (i, b) in images.clone().enumerate() {
                     let image = (&x[b * image_len..(b + 1) * image_len], h * w);
@@ -132,11 +134,12 @@ impl Conv<'_> {
     ) {
         let taps_per_channel = self.kernel * self.kernel;
         let positions = taps.len() / taps_per_channel;
+        let whole_planes = self.is_pointwise();
         for (row, tile_row) in rows.zip(tile.chunks_exact_mut(row_len)) {
             let (c, tap) = (row / taps_per_channel, row % taps_per_channel);
             let plane = &image[c * plane_len..(c + 1) * plane_len];
             let values = &mut tile_row[at..at + positions];
-            if self.is_pointwise() {
+            if whole_planes {
                 values.copy_from_slice(plane);
                 continue;
             }
