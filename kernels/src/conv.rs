@@ -33,7 +33,7 @@ pub struct Conv<'a> {
     /// Channel groups.
     pub groups: usize,
     /// Where the weights in Winograd's domain are kept once the first call computes them:
-    /// given, 3×3 convolutions with stride 1 over maps 4 to 16 wide take the Winograd path.
+    /// given, 3×3 convolutions with stride 1 over maps 8 to 16 wide take the Winograd path.
     pub winograd: Option<&'a OnceLock<Vec<f32>>>,
 }
 

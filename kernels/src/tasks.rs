@@ -9,7 +9,15 @@ use crate::Threads;
 pub fn tasks_wanted(threads: Threads) -> usize {
     match threads {
         Threads::One => 1,
-        Threads::Pool => 4 * rayon::current_num_threads(),
+        Threads::Pool => 4 * workers(threads),
+    }
+}
+
+/// Threads that run the tasks: one, or the pool's.
+pub fn workers(threads: Threads) -> usize {
+    match threads {
+        Threads::One => 1,
+        Threads::Pool => rayon::current_num_threads(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! 3×3 convolutions with stride 1 over maps 4 to 16 wide by Winograd's F(2×2, 3×3) (Lavin
+//! 3×3 convolutions with stride 1 over maps 8 to 16 wide by Winograd's F(2×2, 3×3) (Lavin
 //! and Gray, 2016): each 2×2 block of outputs comes from a 4×4 block of the zero-padded input,
 //! and in the transformed domain a convolution is 16 elementwise products, summed over input
 //! channels as 16 GEMMs. That is 16 multiplications per 2×2 outputs and input channel
@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::conv::Conv;
 use crate::gemm::matmul_rows;
 use crate::simd::simd;
-use crate::tasks::{SharedOutput, for_each, for_each_chunk, tasks_wanted};
+use crate::tasks::{SharedOutput, for_each, for_each_chunk, workers};
 use crate::{Activation, Shape, Threads};
 
 /// Values of the transformed domain per tile: the 4×4 input block's.
@@ -20,11 +20,14 @@ const POINTS: usize = 16;
 /// Tiles of a row the input transform takes at once, one per vector lane.
 const GROUP: usize = 8;
 /// Output widths the Winograd path takes: on narrower maps the tiles are few per image and
-/// the transformed weights (16/9 of the weights) cost more to read than they save; on wider
-/// ones im2col copies long rows and is as fast.
-const WIDTHS: std::ops::RangeInclusive<usize> = 4..=16;
+/// the transformed weights (16/9 of the weights) cost more to read than they save (ResNet-50's
+/// 512-channel 3×3 over 8×4 maps runs faster as one GEMM over its im2col columns, on one
+/// thread and on two, at batch 1 and 4); on wider ones im2col copies long rows and is as fast.
+const WIDTHS: std::ops::RangeInclusive<usize> = 8..=16;
 /// Floats of a task's transformed input and products (2 MiB).
 const WORK_FLOATS: usize = 1 << 19;
+/// Fewest tiles per task where the map has them.
+const MIN_BLOCK: usize = 64;
 
 thread_local! {
     /// The calling thread's zero-padded planes of the images, reused by its next call.
@@ -145,9 +148,9 @@ impl Conv<'_> {
     }
 
     /// The convolution by F(2×2, 3×3): the images' padded planes, then tasks over blocks of
-    /// tiles (of one image or several), each transforming its input blocks, multiplying them
-    /// by the transformed weights (16 GEMMs) and writing the transformed-back outputs with the
-    /// bias and `act`.
+    /// tiles (of one image or several) and of output channels, each transforming its input
+    /// blocks, multiplying them by its rows of the transformed weights (16 GEMMs) and writing
+    /// the transformed-back outputs with the bias and `act`.
     pub(crate) fn winograd_conv(
         &self,
         x: &[f32],
@@ -167,9 +170,23 @@ impl Conv<'_> {
             count: [h.div_ceil(2), w.div_ceil(2)],
         };
         let tiles = n * geometry.count[0] * geometry.count[1];
-        let block = (WORK_FLOATS / (POINTS * (c + out_c)))
-            .min(tiles.div_ceil(tasks_wanted(threads)))
+        // Blocks of tiles as wide as the work buffer allows, shared among the pool's threads,
+        // but at least `MIN_BLOCK` wide: each GEMM packs its block of weights, which narrow
+        // blocks would repeat for few columns. Where the blocks are fewer than the threads,
+        // the output channels are split too; each such task transforms its tiles' input again,
+        // which costs little beside its GEMMs.
+        let block = tiles
+            .div_ceil(workers(threads))
+            .max(MIN_BLOCK)
+            .min(WORK_FLOATS / (POINTS * (c + out_c)))
+            .min(tiles)
             .next_multiple_of(16);
+        let blocks = tiles.div_ceil(block);
+        let row_blocks = workers(threads)
+            .div_ceil(blocks)
+            .min(out_c.div_ceil(16))
+            .max(1);
+        let block_rows = out_c.div_ceil(row_blocks);
         let padded_len = geometry.padded_len();
         let mut padded = PADDED.with_borrow_mut(std::mem::take);
         padded.resize(n * c * padded_len, 0.0);
@@ -178,13 +195,15 @@ impl Conv<'_> {
         });
         let planes = &padded[..];
         let output = SharedOutput::new(out);
-        for_each(threads, tiles.div_ceil(block), |task| {
-            let range = task * block..((task + 1) * block).min(tiles);
+        for_each(threads, blocks * row_blocks, |task| {
+            let range = task / row_blocks * block..((task / row_blocks + 1) * block).min(tiles);
+            let first_row = task % row_blocks * block_rows;
+            let rows = first_row..(first_row + block_rows).min(out_c);
             let cols = range.len();
             let mut work = WORK.with_borrow_mut(std::mem::take);
-            work.resize(POINTS * (c + out_c) * cols + 12 * cols, 0.0);
+            work.resize(POINTS * (c + rows.len()) * cols + 12 * cols, 0.0);
             let (transformed, rest) = work.split_at_mut(POINTS * c * cols);
-            let (products, scratch) = rest.split_at_mut(POINTS * out_c * cols);
+            let (products, scratch) = rest.split_at_mut(POINTS * rows.len() * cols);
             for run in geometry.runs(range.clone()) {
                 let image = &planes[run.image * c * padded_len..(run.image + 1) * c * padded_len];
                 for (channel, plane) in image.chunks_exact(padded_len).enumerate() {
@@ -192,18 +211,20 @@ impl Conv<'_> {
                     geometry.transform_input(plane, &run, into);
                 }
             }
+            let point_products = rows.len() * cols;
             for point in 0..POINTS {
+                let weights = &weights[(point * out_c + rows.start) * c..][..rows.len() * c];
                 matmul_rows(
-                    &mut products[point * out_c * cols..(point + 1) * out_c * cols],
-                    &weights[point * out_c * c..(point + 1) * out_c * c],
+                    &mut products[point * point_products..(point + 1) * point_products],
+                    weights,
                     &transformed[point * c * cols..(point + 1) * c * cols],
-                    [out_c, cols, c],
+                    [rows.len(), cols, c],
                     Threads::One,
                 );
             }
             let (outputs, sums) = scratch.split_at_mut(4 * cols);
-            for (o, &bias) in self.bias.iter().enumerate() {
-                transform_output(products, (o * cols, out_c * cols), outputs, sums);
+            for (row, (o, &bias)) in rows.clone().zip(&self.bias[rows.clone()]).enumerate() {
+                transform_output(products, (row * cols, point_products), outputs, sums);
                 for run in geometry.runs(range.clone()) {
                     let place = (run.image * out_c + o) * h * w;
                     let [top_left, top_right, bottom_left, bottom_right] =
@@ -214,9 +235,9 @@ impl Conv<'_> {
                         let y = 2 * run.row + dy;
                         if y < h {
                             let x0 = 2 * run.columns.start;
-                            // SAFETY: this task alone writes the outputs of its tiles, and
-                            // row `y` from column `x0` on, up to the run's last tile and
-                            // within the row, is among them.
+                            // SAFETY: this task alone writes its output channels' outputs
+                            // of its tiles, and row `y` from column `x0` on, up to the run's
+                            // last tile and within the row, is among them.
                             let len = (2 * left.len()).min(w - x0);
                             let dst = unsafe {
                                 std::slice::from_raw_parts_mut(output.at(place + y * w + x0), len)
@@ -363,20 +384,32 @@ mod tests {
     fn equals_the_definition_at_odd_sizes_and_across_images() {
         // (shape, out channels, kernel, stride, padding): odd widths and heights (half tiles
         // at the edges), the narrowest and widest maps the path takes, blocks of tiles that
-        // start mid-row and span images (batch 3 on the pool), more output channels than input
-        // channels.
+        // start mid-row and span images (batch 3), more output channels than input channels;
+        // on a pool of three threads, one block of tiles split into three blocks of output
+        // channels, and two blocks (the second partial) split into two.
         let cases = [
-            ([1, 3, 5, 4], 2, 3, 1, 1),
+            ([1, 3, 5, 8], 2, 3, 1, 1),
             ([2, 5, 9, 15], 7, 3, 1, 1),
             ([3, 16, 21, 12], 24, 3, 1, 1),
             ([1, 8, 32, 16], 8, 3, 1, 1),
+            ([1, 8, 6, 8], 40, 3, 1, 1),
+            ([1, 4, 20, 16], 20, 3, 1, 1),
         ];
-        assert_equals_definition(
-            &cases,
-            |conv, output| conv.takes_winograd(output),
-            |conv, (x, shape), out, act, threads| conv.winograd_conv(x, shape, out, act, threads),
-        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a pool");
+        pool.install(|| {
+            assert_equals_definition(
+                &cases,
+                |conv, output| conv.takes_winograd(output),
+                |conv, (x, shape), out, act, threads| {
+                    conv.winograd_conv(x, shape, out, act, threads)
+                },
+            );
+        });
     }
+
     #[test]
     fn takes_only_three_by_three_stride_one_convolutions_given_a_place() {
         let (weight, bias, place) = (vec![0.0; 9], vec![0.0], OnceLock::new());
@@ -391,7 +424,7 @@ mod tests {
             winograd: Some(&place),
         };
         assert!(conv.takes_winograd([8, 8]));
-        assert!(!conv.takes_winograd([8, 3]));
+        assert!(!conv.takes_winograd([8, 7]));
         assert!(!conv.takes_winograd([8, 17]));
         assert!(
             !Conv {

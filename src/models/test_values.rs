@@ -28,7 +28,7 @@ pub const CONV_CASES: [([usize; 4], usize, usize, usize, usize, usize); 23] = [
     ([1, 2, 5, 7], 2, 3, 2, 1, 2),     // scratch layout, but other values written
     ([2, 5, 9, 15], 7, 3, 1, 1, 1),    // 3×3 by Winograd, odd sides
     ([3, 16, 21, 12], 24, 3, 1, 1, 1), // Winograd, blocks of tiles across rows and images
-    ([1, 8, 5, 4], 8, 3, 1, 1, 1),     // Winograd on the narrowest map it takes
+    ([1, 8, 5, 8], 8, 3, 1, 1, 1),     // Winograd on the narrowest map it takes
     ([1, 6, 9, 21], 10, 3, 1, 1, 1),   // 3×3 through im2col: a wider map
 ];
 
