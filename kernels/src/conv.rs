@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use crate::depthwise::depthwise_3x3;
+use crate::elementwise::{self, Write};
 use crate::gemm::{Strided, matmul, matmul_rows};
 use crate::pointwise::{Rows, pointwise};
 use crate::simd::{Isa, simd};
@@ -74,6 +75,55 @@ impl Conv<'_> {
     /// Convolves `x` (`shape`) into `out` (`output_shape(shape)`), adds the bias and applies
     /// `act`.
     pub fn run(&self, x: &[f32], shape: Shape, out: &mut [f32], act: Activation, threads: Threads) {
+        self.check_operands(x, shape, out);
+        let out_shape = self.output_shape(shape);
+        let positions = out_shape[2] * out_shape[3];
+        let replace = (act, Write::Replace);
+        if self.is_pointwise() && !self.takes_small_map(positions) {
+            self.gemm_conv(x, shape, out, replace, threads, Columns::Input);
+        } else if self.is_depthwise_3x3() {
+            let weights = (self.weight, self.bias);
+            depthwise_3x3(weights, self.stride, (x, shape), out, act, threads);
+        } else if self.takes_winograd([out_shape[2], out_shape[3]]) {
+            self.winograd_conv(x, shape, out, act, threads);
+        } else if self.is_strided_stem() {
+            self.phase_gemm_conv(x, shape, out, act, threads);
+        } else if self.takes_padded_taps() {
+            self.padded_taps_conv(x, shape, out, act, threads);
+        } else if self.takes_small_map(positions) {
+            self.small_map_conv(x, shape, out, replace, threads);
+        } else {
+            self.gemm_conv(x, shape, out, replace, threads, Columns::Im2col);
+        }
+    }
+
+    /// Adds the convolution of `x` (`shape`) and the bias to the values `out`
+    /// (`output_shape(shape)`) holds, a residual, then applies `act`. The 1×1 kernels add
+    /// while they write their results; other convolutions are computed first, then added.
+    pub fn run_adding(
+        &self,
+        x: &[f32],
+        shape: Shape,
+        out: &mut [f32],
+        act: Activation,
+        threads: Threads,
+    ) {
+        self.check_operands(x, shape, out);
+        let [_, _, oh, ow] = self.output_shape(shape);
+        let add = (act, Write::Add);
+        if self.is_direct() {
+            self.gemm_conv(x, shape, out, add, threads, Columns::Input);
+        } else if self.is_pointwise() && self.takes_small_map(oh * ow) {
+            self.small_map_conv(x, shape, out, add, threads);
+        } else {
+            let mut sums = vec![0.0; out.len()];
+            self.run(x, shape, &mut sums, Activation::Identity, threads);
+            elementwise::add(out, &sums, act, threads);
+        }
+    }
+
+    /// Asserts that `x`, of `shape`, and `out` fit the convolution.
+    fn check_operands(&self, x: &[f32], shape: Shape, out: &[f32]) {
         let [n, c, h, w] = shape;
         let out_shape = self.output_shape(shape);
         assert_eq!(c, self.in_channels, "input channels");
@@ -88,23 +138,6 @@ impl Conv<'_> {
             self.out_channels() * c / self.groups * self.kernel * self.kernel,
             "weights of the geometry"
         );
-        let positions = out_shape[2] * out_shape[3];
-        if self.is_pointwise() && !self.takes_small_map(positions) {
-            self.gemm_conv(x, shape, out, act, threads, Columns::Input);
-        } else if self.is_depthwise_3x3() {
-            let weights = (self.weight, self.bias);
-            depthwise_3x3(weights, self.stride, (x, shape), out, act, threads);
-        } else if self.takes_winograd([out_shape[2], out_shape[3]]) {
-            self.winograd_conv(x, shape, out, act, threads);
-        } else if self.is_strided_stem() {
-            self.phase_gemm_conv(x, shape, out, act, threads);
-        } else if self.takes_padded_taps() {
-            self.padded_taps_conv(x, shape, out, act, threads);
-        } else if self.takes_small_map(positions) {
-            self.small_map_conv(x, shape, out, act, threads);
-        } else {
-            self.gemm_conv(x, shape, out, act, threads, Columns::Im2col);
-        }
     }
 
     /// A 1×1 convolution with stride 1, no padding and one group: a GEMM over the input
@@ -133,13 +166,14 @@ impl Conv<'_> {
     /// be too few for the pool). Images with few positions are stacked side by side into one
     /// GEMM, so each task reads the weights once for several images. A 1×1 convolution whose
     /// weights fit [`DIRECT_WEIGHTS`] is computed by [`pointwise`] instead, straight from
-    /// the input planes, where the processor has AVX2 and FMA.
+    /// the input planes, where the processor has AVX2 and FMA; it alone also adds to the
+    /// output's values (`write`).
     fn gemm_conv(
         &self,
         x: &[f32],
         shape: Shape,
         out: &mut [f32],
-        act: Activation,
+        (act, write): (Activation, Write),
         threads: Threads,
         columns: Columns,
     ) {
@@ -160,6 +194,10 @@ impl Conv<'_> {
             Columns::Input if self.is_direct() => Isa::best(),
             _ => None,
         };
+        assert!(
+            write == Write::Replace || direct.is_some(),
+            "only the 1×1 kernel adds to the output"
+        );
         // Stacked images are whole: one task has all their positions. Computed straight from
         // the planes, a map is split into enough column tiles for the pool before its output
         // channels are (the GEMM would repack its weights for each tile).
@@ -209,7 +247,7 @@ impl Conv<'_> {
                     unsafe {
                         let dst = output.at((b * out_c + first_row) * positions);
                         let (x, out) = ((planes.as_ptr(), positions), (dst, positions));
-                        pointwise(isa, rows, x, out, cols.clone(), act);
+                        pointwise(isa, rows, x, out, cols.clone(), (act, write));
                     }
                 }
                 return;
@@ -407,4 +445,65 @@ enum Columns {
     Input,
     /// An im2col tile per task.
     Im2col,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_equals_the_convolution_plus_the_residual_on_every_route() {
+        // (shape, out channels, kernel, padding), stride 1: 1×1 convolutions through the 1×1
+        // kernel (a row tail; a map split into column tiles), a 1×1 convolution whose weights
+        // are too many for it over a small map (one GEMM per group of images), over a larger
+        // map (a GEMM per image), and a 3×3 convolution (computed, then added).
+        let cases = [
+            ([2, 5, 3, 7], 9, 1, 0),
+            ([1, 16, 40, 41], 20, 1, 0),
+            ([2, 1000, 4, 3], 300, 1, 0),
+            ([1, 1000, 24, 24], 300, 1, 0),
+            ([2, 6, 9, 13], 10, 3, 1),
+        ];
+        for (case, (shape, out_c, kernel, padding)) in cases.into_iter().enumerate() {
+            let value =
+                |i: usize, scale: f32| ((i * 7919 + case * 31) % 97) as f32 / 48.5 * scale - scale;
+            let [n, c, h, w] = shape;
+            let x: Vec<f32> = (0..n * c * h * w).map(|i| value(i, 3.0)).collect();
+            let weight: Vec<f32> = (0..out_c * c * kernel * kernel)
+                .map(|i| value(i + 5, 0.05))
+                .collect();
+            let bias: Vec<f32> = (0..out_c).map(|i| value(i + 11, 1.0)).collect();
+            let place = OnceLock::new();
+            let conv = Conv {
+                weight: &weight,
+                bias: &bias,
+                in_channels: c,
+                kernel,
+                stride: 1,
+                padding,
+                groups: 1,
+                winograd: Some(&place),
+            };
+            let len = conv.output_shape(shape).iter().product();
+            let residual: Vec<f32> = (0..len).map(|i| value(i + 17, 4.0)).collect();
+            let mut plain = vec![0.0; len];
+            conv.run(&x, shape, &mut plain, Activation::Identity, Threads::One);
+            for act in [Activation::Identity, Activation::Relu] {
+                let (lo, hi) = act.range();
+                for threads in [Threads::One, Threads::Pool] {
+                    let mut got = residual.clone();
+                    conv.run_adding(&x, shape, &mut got, act, threads);
+                    for (i, ((&got, &conv), &residual)) in
+                        got.iter().zip(&plain).zip(&residual).enumerate()
+                    {
+                        let expected = (conv + residual).clamp(lo, hi);
+                        assert!(
+                            (got - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                            "case {case} {act:?} {threads:?} at {i}: {got} vs {expected}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -73,6 +73,37 @@ impl Activation {
             },
         );
     }
+
+    /// [`Activation::add_bias_into`] as `write` says: over `dst`, or `dst[i] = act(dst[i] +
+    /// src[i] + bias)`.
+    #[inline(always)]
+    pub(crate) fn write_with_bias(self, write: Write, dst: &mut [f32], src: &[f32], bias: f32) {
+        match write {
+            Write::Replace => self.add_bias_into(dst, src, bias),
+            Write::Add => {
+                let src = &src[..dst.len()];
+                simd(
+                    #[inline(always)]
+                    || {
+                        let (lo, hi) = self.range();
+                        for (d, &s) in dst.iter_mut().zip(src) {
+                            *d = clamp_to((lo, hi), s + bias + *d);
+                        }
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Where a kernel's results go: over the output's values, or added to them (a residual sum,
+/// the activation applied after the addition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// The output's values are replaced.
+    Replace,
+    /// The results are added to the output's values.
+    Add,
 }
 
 /// `v` clamped to `(lo, hi)`, NaN kept: two selects, not a branch, so loops over it vectorise.

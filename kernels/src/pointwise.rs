@@ -8,7 +8,8 @@
 //! per output channel. The weights are read where they lie; the input columns of each block
 //! are copied into a contiguous panel (input rows a multiple of 4 KiB apart share cache
 //! sets, and the processor's prefetcher follows only a few of them); the bias and the
-//! activation are applied before each sum is stored once, and no output is zeroed first. The
+//! activation (and, for a residual block's last convolution, the residual's value, before the
+//! activation) are applied before each sum is stored once, and no output is zeroed first. The
 //! weights (a few dozen KiB for the networks' 1×1 layers) and the panel stay in cache across
 //! the blocks of output channels.
 //!
@@ -19,6 +20,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::Activation;
+use crate::elementwise::Write;
 use crate::simd::Isa;
 
 /// Most columns copied into the panel at once: four vectors of sixteen lanes, or four AVX2
@@ -42,8 +44,9 @@ pub(crate) struct Rows<'a> {
 }
 
 /// `out[r, p] = act(bias[r] + Σ_k weight[r, k] · x[k, p])` for every row `r` of `rows` and
-/// every position `p` in `cols`, with `isa`'s instructions. Input channel `k` starts at
-/// `x + k · x_step`, output row `r` at `out + r · out_step`.
+/// every position `p` in `cols` (with `+ out[r, p]` inside the activation where `write` is
+/// [`Write::Add`]), with `isa`'s instructions. Input channel `k` starts at `x + k · x_step`,
+/// output row `r` at `out + r · out_step`.
 ///
 /// # Safety
 /// The processor runs `isa`; `x` holds `depth` rows of at least `cols.end` values
@@ -55,7 +58,7 @@ pub(crate) unsafe fn pointwise(
     (x, x_step): (*const f32, usize),
     (out, out_step): (*mut f32, usize),
     cols: Range<usize>,
-    act: Activation,
+    (act, write): (Activation, Write),
 ) {
     assert!(
         rows.weight.len() == rows.bias.len() * rows.depth,
@@ -73,6 +76,7 @@ pub(crate) unsafe fn pointwise(
             panel: panel.as_mut_ptr(),
             range: act.range(),
             clamped: act != Activation::Identity,
+            adding: write == Write::Add,
         };
         // SAFETY: as the caller promises; the panel holds `depth` rows of the widest block.
         unsafe {
@@ -84,7 +88,7 @@ pub(crate) unsafe fn pointwise(
     });
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (rows, x, x_step, out, out_step, cols, act);
+        let _ = (rows, x, x_step, out, out_step, cols, act, write);
         unreachable!("{isa:?} runs on x86-64 only");
     }
 }
@@ -132,6 +136,7 @@ pub(crate) unsafe fn taps(
             panel: std::ptr::null_mut(),
             range: act.range(),
             clamped: act != Activation::Identity,
+            adding: false,
         };
         // SAFETY: as the caller promises; the call reads no panel.
         unsafe {
@@ -218,6 +223,8 @@ mod x86 {
         pub range: (f32, f32),
         /// Whether to clamp to `range` at all.
         pub clamped: bool,
+        /// Whether the sums are added to the output's values (before the activation).
+        pub adding: bool,
     }
 
     /// A vector of `f32` lanes and what the kernel does with it. The methods are inlined
@@ -340,7 +347,13 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2(call: Call) {
         // SAFETY: as the caller promises.
-        unsafe { columns::<__m256, 2, 6, 4>(&call) }
+        unsafe {
+            if call.adding {
+                columns::<__m256, 2, 6, 4, true>(&call)
+            } else {
+                columns::<__m256, 2, 6, 4, false>(&call)
+            }
+        }
     }
 
     /// [`super::pointwise`] sixteen lanes wide: six rows by four vectors of positions, or,
@@ -350,10 +363,11 @@ mod x86 {
     pub(super) unsafe fn avx512(call: Call) {
         // SAFETY: as the caller promises.
         unsafe {
-            if call.rows.depth <= NARROW_PANEL_DEPTH {
-                columns::<__m512, 4, 6, 1>(&call)
-            } else {
-                columns::<__m512, 2, 12, 1>(&call)
+            match (call.rows.depth <= NARROW_PANEL_DEPTH, call.adding) {
+                (true, false) => columns::<__m512, 4, 6, 1, false>(&call),
+                (true, true) => columns::<__m512, 4, 6, 1, true>(&call),
+                (false, false) => columns::<__m512, 2, 12, 1, false>(&call),
+                (false, true) => columns::<__m512, 2, 12, 1, true>(&call),
             }
         }
     }
@@ -393,15 +407,15 @@ mod x86 {
                 let (at, p) = (y * taps.row_step, y * width);
                 let mut j = 0;
                 while j + block <= width {
-                    rows::<V, WIDE, false, R>(call, input(at + j), p + j, V::WIDTH);
+                    rows::<V, WIDE, false, R, false>(call, input(at + j), p + j, V::WIDTH);
                     j += block;
                 }
                 while j + V::WIDTH <= width {
-                    rows::<V, 1, false, R>(call, input(at + j), p + j, V::WIDTH);
+                    rows::<V, 1, false, R, false>(call, input(at + j), p + j, V::WIDTH);
                     j += V::WIDTH;
                 }
                 if j < width {
-                    rows::<V, 1, true, R>(call, input(at + j), p + j, width - j);
+                    rows::<V, 1, true, R, false>(call, input(at + j), p + j, width - j);
                 }
             }
         }
@@ -411,7 +425,13 @@ mod x86 {
     /// into the panel (`BLOCKS` at a time where the input rows lie [`FAR_ROWS`] apart or
     /// more), then single vectors and a partial one read from the input itself.
     #[inline(always)]
-    unsafe fn columns<V: Lanes, const WIDE: usize, const R: usize, const BLOCKS: usize>(
+    unsafe fn columns<
+        V: Lanes,
+        const WIDE: usize,
+        const R: usize,
+        const BLOCKS: usize,
+        const ADD: bool,
+    >(
         call: &Call,
     ) {
         let block = WIDE * V::WIDTH;
@@ -429,16 +449,21 @@ mod x86 {
                 for j in 0..blocks {
                     let panel = call.panel.cast_const().add(j * call.rows.depth * block);
                     let panel = Input::strided(panel, block, 0);
-                    rows::<V, WIDE, false, R>(call, panel, p + j * block, V::WIDTH);
+                    rows::<V, WIDE, false, R, ADD>(call, panel, p + j * block, V::WIDTH);
                 }
                 p += blocks * block;
             }
             while p + V::WIDTH <= call.cols.end {
-                rows::<V, 1, false, R>(call, Input::strided(x, x_step, p), p, V::WIDTH);
+                rows::<V, 1, false, R, ADD>(call, Input::strided(x, x_step, p), p, V::WIDTH);
                 p += V::WIDTH;
             }
             if p < call.cols.end {
-                rows::<V, 1, true, R>(call, Input::strided(x, x_step, p), p, call.cols.end - p);
+                rows::<V, 1, true, R, ADD>(
+                    call,
+                    Input::strided(x, x_step, p),
+                    p,
+                    call.cols.end - p,
+                );
             }
         }
     }
@@ -478,7 +503,13 @@ mod x86 {
     /// Every row of the call at the `VECTORS` vectors of positions from `p` (the last one
     /// `last` lanes long when `PART`): blocks of `R`, then of [`ROWS`], then the rows left.
     #[inline(always)]
-    unsafe fn rows<V: Lanes, const VECTORS: usize, const PART: bool, const R: usize>(
+    unsafe fn rows<
+        V: Lanes,
+        const VECTORS: usize,
+        const PART: bool,
+        const R: usize,
+        const ADD: bool,
+    >(
         call: &Call,
         input: Input,
         p: usize,
@@ -488,20 +519,20 @@ mod x86 {
         let mut r = 0;
         unsafe {
             while r + R <= count {
-                tile::<V, R, VECTORS, PART>(call, input, r, p, last);
+                tile::<V, R, VECTORS, PART, ADD>(call, input, r, p, last);
                 r += R;
             }
             while r + ROWS <= count {
-                tile::<V, ROWS, VECTORS, PART>(call, input, r, p, last);
+                tile::<V, ROWS, VECTORS, PART, ADD>(call, input, r, p, last);
                 r += ROWS;
             }
             match count - r {
                 0 => {}
-                1 => tile::<V, 1, VECTORS, PART>(call, input, r, p, last),
-                2 => tile::<V, 2, VECTORS, PART>(call, input, r, p, last),
-                3 => tile::<V, 3, VECTORS, PART>(call, input, r, p, last),
-                4 => tile::<V, 4, VECTORS, PART>(call, input, r, p, last),
-                _ => tile::<V, 5, VECTORS, PART>(call, input, r, p, last),
+                1 => tile::<V, 1, VECTORS, PART, ADD>(call, input, r, p, last),
+                2 => tile::<V, 2, VECTORS, PART, ADD>(call, input, r, p, last),
+                3 => tile::<V, 3, VECTORS, PART, ADD>(call, input, r, p, last),
+                4 => tile::<V, 4, VECTORS, PART, ADD>(call, input, r, p, last),
+                _ => tile::<V, 5, VECTORS, PART, ADD>(call, input, r, p, last),
             }
         }
     }
@@ -509,7 +540,13 @@ mod x86 {
     /// Output rows `r..r + R` at the `VECTORS` vectors of positions from `p`: their sums in
     /// registers over every input channel, then bias, activation and one store.
     #[inline(always)]
-    unsafe fn tile<V: Lanes, const R: usize, const VECTORS: usize, const PART: bool>(
+    unsafe fn tile<
+        V: Lanes,
+        const R: usize,
+        const VECTORS: usize,
+        const PART: bool,
+        const ADD: bool,
+    >(
         call: &Call,
         input: Input,
         r: usize,
@@ -520,8 +557,9 @@ mod x86 {
         let (out, out_step) = call.out;
         // SAFETY: every read lies in rows `r..r + R` of the weights, the input's `depth` rows
         // at positions `p..p + (VECTORS − 1) · WIDTH + last` (within `cols`, as `columns`
-        // steps), every write in output rows `r..r + R` at those positions; a partial vector
-        // is read and written through its mask only.
+        // steps), every write (and, when adding, every read of the output) in output rows
+        // `r..r + R` at those positions; a partial vector is read and written through its
+        // mask only.
         unsafe {
             let mask = V::first(last);
             let weight = call.rows.weight.as_ptr().add(r * depth);
@@ -548,14 +586,24 @@ mod x86 {
                 let bias = V::splat(call.rows.bias[r + i]);
                 let row = out.add((r + i) * out_step + p);
                 for (v, &sum) in sums.iter().enumerate() {
+                    let at = row.add(v * V::WIDTH);
+                    let part = PART && v == VECTORS - 1;
                     let mut value = sum.add(bias);
+                    if ADD {
+                        let old = if part {
+                            V::load_part(at, mask)
+                        } else {
+                            V::load(at)
+                        };
+                        value = value.add(old);
+                    }
                     if call.clamped {
                         value = value.clamp(lo, hi);
                     }
-                    if PART && v == VECTORS - 1 {
-                        value.store_part(row.add(v * V::WIDTH), mask);
+                    if part {
+                        value.store_part(at, mask);
                     } else {
-                        value.store(row.add(v * V::WIDTH));
+                        value.store(at);
                     }
                 }
             }
@@ -569,7 +617,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn equals_the_definition_at_every_block_and_tail_and_keeps_nan() {
+    fn equals_the_definition_at_every_block_and_tail_replacing_or_adding_and_keeps_nan() {
         let isas = Isa::all_available();
         // (rows, depth, columns, row steps): whole blocks of six rows and every tail, and
         // over a deeper input blocks of twelve rows, then six, then five; one input channel;
@@ -602,9 +650,14 @@ mod tests {
                 bias: &bias,
                 depth,
             };
-            for act in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+            // What the output holds before the call: the residual that `Write::Add` adds.
+            let before: Vec<f32> = (0..rows * out_step).map(|i| value(i + 3, 2.0)).collect();
+            let modes = [Activation::Identity, Activation::Relu, Activation::Relu6]
+                .into_iter()
+                .flat_map(|act| [(act, Write::Replace), (act, Write::Add)]);
+            for (act, write) in modes {
                 for &isa in &isas {
-                    let mut out = vec![7.0; rows * out_step];
+                    let mut out = before.clone();
                     // SAFETY: `isas` lists what the processor runs; `x` holds `depth` rows of
                     // `x_step ≥ cols.end` values, `out` `rows` rows of `out_step ≥ cols.end`.
                     unsafe {
@@ -614,19 +667,24 @@ mod tests {
                             (x.as_ptr(), x_step),
                             (out.as_mut_ptr(), out_step),
                             cols.clone(),
-                            act,
+                            (act, write),
                         );
                     }
                     let (lo, hi) = act.range();
                     for r in 0..rows {
                         for p in 0..out_step {
-                            let got = out[r * out_step + p];
-                            let what = format!("case {case} {isa:?} {act:?} row {r} column {p}");
+                            let (got, old) = (out[r * out_step + p], before[r * out_step + p]);
+                            let what =
+                                format!("case {case} {isa:?} {act:?} {write:?} row {r} column {p}");
                             if !cols.contains(&p) {
-                                assert_eq!(got, 7.0, "{what}: written outside the columns");
+                                assert_eq!(got, old, "{what}: written outside the columns");
                                 continue;
                             }
-                            let sum = (0..depth).fold(f64::from(bias[r]), |sum, k| {
+                            let residual = match write {
+                                Write::Replace => 0.0,
+                                Write::Add => f64::from(old),
+                            };
+                            let sum = (0..depth).fold(f64::from(bias[r]) + residual, |sum, k| {
                                 let product =
                                     f64::from(weight[r * depth + k]) * f64::from(x[k * x_step + p]);
                                 sum + product

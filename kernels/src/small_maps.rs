@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::conv::Conv;
+use crate::elementwise::Write;
 use crate::gemm::matmul_rows;
 use crate::tasks::{SharedOutput, for_each_chunk, tasks_wanted};
 use crate::{Activation, Shape, Threads};
@@ -34,13 +35,13 @@ impl Conv<'_> {
 
     /// The convolution as one GEMM per group of images, `[out, depth] · [depth, images ×
     /// positions]` over each image's im2col columns side by side, split by blocks of output
-    /// channels.
+    /// channels; written over the output or added to it, as `write` says.
     pub(crate) fn small_map_conv(
         &self,
         x: &[f32],
         shape: Shape,
         out: &mut [f32],
-        act: Activation,
+        (act, write): (Activation, Write),
         threads: Threads,
     ) {
         let [n, c, h, w] = shape;
@@ -95,7 +96,8 @@ impl Conv<'_> {
                             let at = output.at((b * out_c + r) * positions);
                             std::slice::from_raw_parts_mut(at, positions)
                         };
-                        act.add_bias_into(values, &row_sums[i * positions..], self.bias[r]);
+                        let sums = &row_sums[i * positions..];
+                        act.write_with_bias(write, values, sums, self.bias[r]);
                     }
                 }
             });
@@ -153,6 +155,7 @@ impl Conv<'_> {
 #[cfg(test)]
 mod tests {
     use crate::conv_reference::assert_equals_definition;
+    use crate::elementwise::Write;
 
     #[test]
     fn equals_the_definition_across_gemm_groups_taps_and_strides() {
@@ -171,7 +174,9 @@ mod tests {
         assert_equals_definition(
             &cases,
             |conv, [oh, ow]| conv.takes_small_map(oh * ow),
-            |conv, (x, shape), out, act, threads| conv.small_map_conv(x, shape, out, act, threads),
+            |conv, (x, shape), out, act, threads| {
+                conv.small_map_conv(x, shape, out, (act, Write::Replace), threads)
+            },
         );
     }
 }

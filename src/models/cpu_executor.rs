@@ -300,6 +300,28 @@ impl Flow for CpuExecutor {
         self.convolve(layer.folded(), x, act)
     }
 
+    fn conv_bn_add(
+        &mut self,
+        layer: &ConvBn,
+        x: HostMap,
+        residual: HostMap,
+        act: Activation,
+    ) -> HostMap {
+        let conv = inference_form(layer.folded()).kernel();
+        // The sum is written over the residual's values, the convolution's added as the
+        // kernel writes them.
+        let mut sum = self.own(residual);
+        assert_eq!(
+            sum.shape,
+            conv.output_shape(x.0.shape),
+            "a residual of the convolution's output shape"
+        );
+        let threads = self.threads;
+        conv.run_adding(x.0.values(), x.0.shape, sum.values_mut(), act, threads);
+        self.recycle(x);
+        HostMap(Rc::new(sum))
+    }
+
     fn conv(&mut self, layer: &Conv, x: HostMap) -> HostMap {
         self.convolve(layer.folded(), x, Activation::Identity)
     }
@@ -392,7 +414,7 @@ mod tests {
     ];
 
     #[test]
-    fn convolutions_equal_burns() {
+    fn convolutions_equal_burns_and_add_to_a_residual() {
         for (seed, (shape, out, k, stride, padding, groups)) in CONV_CASES.into_iter().enumerate() {
             let seed = seed as u64 * 10;
             let x: Vec<f32> = random(shape.iter().product(), seed)
@@ -429,6 +451,7 @@ mod tests {
             } else {
                 1e-5
             };
+            let residual = random(expected.len(), seed + 3);
             for threads in [Threads::One, Threads::Pool] {
                 for (act, f) in ACTIVATIONS {
                     let mut got = vec![f32::NAN; expected.len()];
@@ -436,6 +459,16 @@ mod tests {
                     let activated: Vec<f32> = expected.iter().map(|&v| f(v)).collect();
                     let what = format!("{shape:?} k{k} s{stride} g{groups} {threads:?} {act:?}");
                     assert_close(&got, &activated, tolerance, &what);
+                    let mut sum = residual.clone();
+                    conv.run_adding(&x, shape, &mut sum, act, threads);
+                    // Within the convolution's own tolerance, which is relative to its value
+                    // (the sum may cancel it).
+                    for (i, ((&got, &v), &r)) in
+                        sum.iter().zip(&expected).zip(&residual).enumerate()
+                    {
+                        let close = (got - f(v + r)).abs() <= tolerance * (1.0 + v.abs() + r.abs());
+                        assert!(close, "{what}, adding, element {i}: {got} vs {}", f(v + r));
+                    }
                 }
             }
         }

@@ -17,6 +17,15 @@ pub trait Flow {
 
     /// A convolution with its BatchNorm, then `act`.
     fn conv_bn(&mut self, layer: &ConvBn, x: Self::Map, act: Activation) -> Self::Map;
+    /// A convolution with its BatchNorm, plus `residual`, then `act`: the end of a residual
+    /// block.
+    fn conv_bn_add(
+        &mut self,
+        layer: &ConvBn,
+        x: Self::Map,
+        residual: Self::Map,
+        act: Activation,
+    ) -> Self::Map;
     /// A convolution alone.
     fn conv(&mut self, layer: &Conv, x: Self::Map) -> Self::Map;
     /// Instance normalisation, then `act`.
@@ -52,6 +61,17 @@ impl Flow for Eager {
 
     fn conv_bn(&mut self, layer: &ConvBn, x: Tensor<4>, act: Activation) -> Tensor<4> {
         layer.forward(x, self.mode, act)
+    }
+
+    fn conv_bn_add(
+        &mut self,
+        layer: &ConvBn,
+        x: Tensor<4>,
+        residual: Tensor<4>,
+        act: Activation,
+    ) -> Tensor<4> {
+        let sum = layer.forward(x, self.mode, Activation::Identity) + residual;
+        ops::activate(sum, act)
     }
 
     fn conv(&mut self, layer: &Conv, x: Tensor<4>) -> Tensor<4> {

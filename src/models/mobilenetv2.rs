@@ -108,8 +108,11 @@ impl InvertedResidual {
             None => x.clone(),
         };
         let m = f.conv_bn(&self.depthwise, m, Activation::Relu6);
-        let m = f.conv_bn(&self.project, m, Activation::Identity);
-        if self.residual { f.add(x, m) } else { m }
+        if self.residual {
+            f.conv_bn_add(&self.project, m, x, Activation::Identity)
+        } else {
+            f.conv_bn(&self.project, m, Activation::Identity)
+        }
     }
 }
 

@@ -61,13 +61,11 @@ impl Bottleneck {
     fn forward<F: Flow>(&self, f: &mut F, x: F::Map) -> F::Map {
         let out = f.conv_bn(&self.conv1, x.clone(), Activation::Relu);
         let out = f.conv_bn(&self.conv2, out, Activation::Relu);
-        let out = f.conv_bn(&self.conv3, out, Activation::Identity);
         let identity = match &self.downsample {
             Some(down) => f.conv_bn(down, x, Activation::Identity),
             None => x,
         };
-        let sum = f.add(out, identity);
-        f.relu(sum)
+        f.conv_bn_add(&self.conv3, out, identity, Activation::Relu)
     }
 }
 

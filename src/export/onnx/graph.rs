@@ -169,6 +169,18 @@ impl Flow for GraphRecorder {
         self.activate(y, act)
     }
 
+    fn conv_bn_add(
+        &mut self,
+        layer: &ConvBn,
+        x: String,
+        residual: String,
+        act: Activation,
+    ) -> String {
+        let y = self.conv_node(layer.folded(), x);
+        let sum = self.add(y, residual);
+        self.activate(sum, act)
+    }
+
     fn conv(&mut self, layer: &Conv, x: String) -> String {
         self.conv_node(layer.folded(), x)
     }
