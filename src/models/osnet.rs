@@ -144,6 +144,32 @@ impl NormedConv {
             }
         }
     }
+
+    /// `residual` plus [`NormedConv::forward`] without an activation, then a ReLU where `relu`
+    /// says: the end of an OSBlock.
+    fn forward_adding<F: Flow>(
+        &self,
+        f: &mut F,
+        x: F::Map,
+        residual: F::Map,
+        relu: bool,
+    ) -> F::Map {
+        match self {
+            NormedConv::Batch(conv) => {
+                let act = if relu {
+                    Activation::Relu
+                } else {
+                    Activation::Identity
+                };
+                f.conv_bn_add(conv, x, residual, act)
+            }
+            NormedConv::Instance(_) => {
+                let y = self.forward(f, x, Activation::Identity);
+                let sum = f.add(y, residual);
+                if relu { f.relu(sum) } else { sum }
+            }
+        }
+    }
 }
 
 impl OsBlock {
@@ -227,15 +253,16 @@ impl OsBlock {
             });
         }
         let x2 = x2.expect("an OSBlock has streams");
-        let x3 = self.conv3.forward(f, x2, Activation::Identity);
         let identity = match &self.downsample {
             Some(down) => f.conv_bn(down, x, Activation::Identity),
             None => x,
         };
-        let out = f.add(x3, identity);
         match &self.in_after_add {
-            Some(norm) => f.instance_norm(norm, out, Activation::Relu),
-            None => f.relu(out),
+            Some(norm) => {
+                let sum = self.conv3.forward_adding(f, x2, identity, false);
+                f.instance_norm(norm, sum, Activation::Relu)
+            }
+            None => self.conv3.forward_adding(f, x2, identity, true),
         }
     }
 }
