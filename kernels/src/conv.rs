@@ -450,60 +450,45 @@ enum Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv_reference::{case_value, with_case_conv};
 
     #[test]
     fn adding_equals_the_convolution_plus_the_residual_on_every_route() {
-        // (shape, out channels, kernel, padding), stride 1: 1×1 convolutions through the 1×1
+        // (shape, out channels, kernel, stride, padding): 1×1 convolutions through the 1×1
         // kernel (a row tail; a map split into column tiles), a 1×1 convolution whose weights
         // are too many for it over a small map (one GEMM per group of images), over a larger
         // map (a GEMM per image), and a 3×3 convolution (computed, then added).
         let cases = [
-            ([2, 5, 3, 7], 9, 1, 0),
-            ([1, 16, 40, 41], 20, 1, 0),
-            ([2, 1000, 4, 3], 300, 1, 0),
-            ([1, 1000, 24, 24], 300, 1, 0),
-            ([2, 6, 9, 13], 10, 3, 1),
+            ([2, 5, 3, 7], 9, 1, 1, 0),
+            ([1, 16, 40, 41], 20, 1, 1, 0),
+            ([2, 1000, 4, 3], 300, 1, 1, 0),
+            ([1, 1000, 24, 24], 300, 1, 1, 0),
+            ([2, 6, 9, 13], 10, 3, 1, 1),
         ];
-        for (case, (shape, out_c, kernel, padding)) in cases.into_iter().enumerate() {
-            let value =
-                |i: usize, scale: f32| ((i * 7919 + case * 31) % 97) as f32 / 48.5 * scale - scale;
-            let [n, c, h, w] = shape;
-            let x: Vec<f32> = (0..n * c * h * w).map(|i| value(i, 3.0)).collect();
-            let weight: Vec<f32> = (0..out_c * c * kernel * kernel)
-                .map(|i| value(i + 5, 0.05))
-                .collect();
-            let bias: Vec<f32> = (0..out_c).map(|i| value(i + 11, 1.0)).collect();
-            let place = OnceLock::new();
-            let conv = Conv {
-                weight: &weight,
-                bias: &bias,
-                in_channels: c,
-                kernel,
-                stride: 1,
-                padding,
-                groups: 1,
-                winograd: Some(&place),
-            };
-            let len = conv.output_shape(shape).iter().product();
-            let residual: Vec<f32> = (0..len).map(|i| value(i + 17, 4.0)).collect();
-            let mut plain = vec![0.0; len];
-            conv.run(&x, shape, &mut plain, Activation::Identity, Threads::One);
-            for act in [Activation::Identity, Activation::Relu] {
-                let (lo, hi) = act.range();
-                for threads in [Threads::One, Threads::Pool] {
-                    let mut got = residual.clone();
-                    conv.run_adding(&x, shape, &mut got, act, threads);
-                    for (i, ((&got, &conv), &residual)) in
-                        got.iter().zip(&plain).zip(&residual).enumerate()
-                    {
-                        let expected = (conv + residual).clamp(lo, hi);
-                        assert!(
-                            (got - expected).abs() <= 1e-5 * expected.abs().max(1.0),
-                            "case {case} {act:?} {threads:?} at {i}: {got} vs {expected}"
-                        );
+        for (case, spec) in cases.into_iter().enumerate() {
+            with_case_conv(case, spec, |conv, x| {
+                let shape = spec.0;
+                let len = conv.output_shape(shape).iter().product();
+                let residual: Vec<f32> = (0..len).map(|i| case_value(case, i + 17, 4.0)).collect();
+                let mut plain = vec![0.0; len];
+                conv.run(x, shape, &mut plain, Activation::Identity, Threads::One);
+                for act in [Activation::Identity, Activation::Relu] {
+                    let (lo, hi) = act.range();
+                    for threads in [Threads::One, Threads::Pool] {
+                        let mut got = residual.clone();
+                        conv.run_adding(x, shape, &mut got, act, threads);
+                        for (i, ((&got, &conv), &residual)) in
+                            got.iter().zip(&plain).zip(&residual).enumerate()
+                        {
+                            let expected = (conv + residual).clamp(lo, hi);
+                            assert!(
+                                (got - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                                "case {case} {act:?} {threads:?} at {i}: {got} vs {expected}"
+                            );
+                        }
                     }
                 }
-            }
+            });
         }
     }
 }
