@@ -1,8 +1,9 @@
 //! Convolutions: 1×1 convolutions straight from the input planes (or a GEMM per image), a
 //! direct kernel for depthwise 3×3 convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions
-//! over narrower maps, other 3×3 convolutions with stride 1 or 2 straight from padded
-//! planes (`padded_taps.rs`), GEMMs over phase planes for the strided stems, one GEMM per group of
-//! images over small maps (`small_maps.rs`), and im2col tiles and a GEMM for the rest.
+//! over maps 8 to 16 wide, other 3×3 convolutions with stride 1 or 2 straight from padded
+//! planes (`padded_taps.rs`), GEMMs over phase planes for the strided stems, one GEMM per
+//! group of images over small maps (`small_maps.rs`), and im2col tiles and a GEMM for the
+//! rest.
 
 use std::cell::RefCell;
 use std::ops::Range;

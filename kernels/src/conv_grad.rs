@@ -4,7 +4,7 @@
 use crate::conv::{COLUMNS, TILE, TILE_FLOATS};
 use crate::depthwise::{depthwise_3x3, depthwise_3x3_weight_grad};
 use crate::gemm::{Strided, matmul};
-use crate::tasks::{SharedOutput, for_each, for_each_chunk, tasks_wanted};
+use crate::tasks::{SharedOutput, for_each, for_each_chunk, tasks_wanted, workers};
 use crate::{Activation, Conv, Shape, Threads};
 
 /// Fewest output positions per task of a 1×1 convolution's input gradient.
@@ -152,11 +152,7 @@ impl Conv<'_> {
                 .clamp(COLUMNS.start, COLUMNS.end)
                 .min(positions)
         };
-        let shares = match threads {
-            Threads::One => 1,
-            Threads::Pool => rayon::current_num_threads(),
-        }
-        .min(n);
+        let shares = workers(threads).min(n);
         let mut sums = vec![0.0f32; shares * dw.len()];
         for_each_chunk(threads, &mut sums, dw.len(), |share, sum| {
             let mut tile = TILE.with_borrow_mut(std::mem::take);

@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::conv::Conv;
 use crate::elementwise::Write;
 use crate::gemm::matmul_rows;
-use crate::tasks::{SharedOutput, for_each_chunk, tasks_wanted};
+use crate::tasks::{SharedOutput, for_each_chunk, tasks_wanted, workers};
 use crate::{Activation, Shape, Threads};
 
 /// Output positions of the smallest map this path does not take (32×16): from there on, tasks
@@ -54,11 +54,7 @@ impl Conv<'_> {
         scratch.resize((depth + out_c) * per_gemm * positions, 0.0);
         let image_len = c * h * w;
         // One block of output channels per thread: each block's GEMM packs all the columns.
-        let blocks = match threads {
-            Threads::One => 1,
-            Threads::Pool => rayon::current_num_threads(),
-        };
-        let block_rows = out_c.div_ceil(blocks).max(1);
+        let block_rows = out_c.div_ceil(workers(threads)).max(1);
         let taps = self.tap_offsets([h, w], [oh, ow]);
         // Rows of the columns each task builds.
         let column_rows = depth.div_ceil(tasks_wanted(threads));
