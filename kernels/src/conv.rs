@@ -1,9 +1,9 @@
 //! Convolutions: 1×1 convolutions straight from the input planes (or a GEMM per image), a
 //! direct kernel for depthwise 3×3 convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions
-//! over maps 8 to 16 wide, other 3×3 convolutions with stride 1 or 2 straight from padded
-//! planes (`padded_taps.rs`), GEMMs over phase planes for the strided stems, one GEMM per
-//! group of images over small maps (`small_maps.rs`), and im2col tiles and a GEMM for the
-//! rest.
+//! over maps 8 to 16 wide, other convolutions with stride 1 or 2 (3×3, the 7×7 stems) straight
+//! from padded planes (`padded_taps.rs`), GEMMs over phase planes for the strided stems on
+//! processors without AVX2 (`phase_conv.rs`), one GEMM per group of images over small maps
+//! (`small_maps.rs`), and im2col tiles and a GEMM for the rest.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -87,10 +87,10 @@ impl Conv<'_> {
             depthwise_3x3(weights, self.stride, (x, shape), out, act, threads);
         } else if self.takes_winograd([out_shape[2], out_shape[3]]) {
             self.winograd_conv(x, shape, out, act, threads);
-        } else if self.is_strided_stem() {
-            self.phase_gemm_conv(x, shape, out, act, threads);
         } else if self.takes_padded_taps() {
             self.padded_taps_conv(x, shape, out, act, threads);
+        } else if self.is_strided_stem() {
+            self.phase_gemm_conv(x, shape, out, act, threads);
         } else if self.takes_small_map(positions) {
             self.small_map_conv(x, shape, out, replace, threads);
         } else {

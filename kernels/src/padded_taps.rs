@@ -1,9 +1,10 @@
-//! 3×3 convolutions with stride 1 or 2 and padding 1 that the Winograd path does not take,
-//! straight from padded input planes on x86-64 with AVX2 and FMA: each output row sums the
-//! weights' `9 · C` rows against shifted runs of the padded planes ([`taps`]), split at
-//! stride 2 into four phases (even and odd rows and columns) so that every run is contiguous.
-//! No im2col columns are built or packed, and the weights are read where they lie.
-//! ResNet-50's first two stages and MobileNetV2's first convolution are the cases.
+//! Convolutions with one group and stride 1 or 2 that the Winograd path does not take (the
+//! 3×3 convolutions, and the 7×7 stems), straight from padded input planes on x86-64 with AVX2
+//! and FMA: each output row sums the weights' `k² · C` rows against shifted runs of the padded
+//! planes ([`taps`]), split at stride 2 into four phases (even and odd rows and columns) so
+//! that every run is contiguous. No im2col columns are built or packed, and the weights are
+//! read where they lie. ResNet-50's first two stages, MobileNetV2's first convolution and the
+//! stems of ResNet-50 and OSNet are the cases.
 
 use std::cell::RefCell;
 
@@ -19,12 +20,11 @@ thread_local! {
 }
 
 impl Conv<'_> {
-    /// A 3×3 convolution with stride 1 or 2, padding 1, one group and at most
+    /// A convolution with a kernel wider than 1, stride 1 or 2, one group and at most
     /// [`DIRECT_WEIGHTS`] weights, on a processor with AVX2 and FMA.
     pub(crate) fn takes_padded_taps(&self) -> bool {
-        self.kernel == 3
+        self.kernel > 1
             && (1..=2).contains(&self.stride)
-            && self.padding == 1
             && self.groups == 1
             && self.weight.len() <= DIRECT_WEIGHTS
             && Isa::best().is_some()
@@ -56,11 +56,13 @@ impl Conv<'_> {
     ) {
         let [n, c, h, w] = shape;
         let [_, out_c, oh, ow] = self.output_shape(shape);
-        let stride = self.stride;
+        let (k, stride, pad) = (self.kernel, self.stride, self.padding);
         // Each padded plane split into stride × stride phases: phase (a, b) holds the padded
         // plane's rows a, a + stride, … and columns b, b + stride, …, so that every tap of a
-        // strided output row reads one contiguous run of one phase.
-        let (phase_h, phase_w) = ((h + 2).div_ceil(stride), (w + 2).div_ceil(stride));
+        // strided output row reads one contiguous run of one phase. A phase has
+        // `(k − 1) / stride` rows and columns more than the output: those its last taps reach.
+        let phase_h = (h + 2 * pad).div_ceil(stride);
+        let phase_w = (w + 2 * pad).div_ceil(stride);
         let phase = phase_h * phase_w;
         let plane = stride * stride * phase;
         let mut padded = PADDED.with_borrow_mut(std::mem::take);
@@ -68,25 +70,28 @@ impl Conv<'_> {
         for_each_chunk(threads, &mut padded, phase, |i, phase_values| {
             let (a, b) = (i / stride % stride, i % stride);
             let source = &x[i / (stride * stride) * h * w..][..h * w];
-            // The phase's columns j whose input column stride · j + b − 1 is inside.
-            let first = (1 - b.min(1)).div_ceil(stride).min(phase_w);
-            let end = (w + 1 - b).div_ceil(stride).clamp(first, phase_w);
+            // The phase's columns j whose input column stride · j + b − pad is inside.
+            let first = pad.saturating_sub(b).div_ceil(stride).min(phase_w);
+            let end = (w + pad)
+                .saturating_sub(b)
+                .div_ceil(stride)
+                .clamp(first, phase_w);
             for (row, values) in phase_values.chunks_exact_mut(phase_w).enumerate() {
-                let inside = (stride * row + a).checked_sub(1).filter(|&y| y < h);
+                let inside = (stride * row + a).checked_sub(pad).filter(|&y| y < h);
                 let Some(y) = inside.filter(|_| first < end) else {
                     values.fill(0.0);
                     continue;
                 };
                 values[..first].fill(0.0);
                 values[end..].fill(0.0);
-                let input = &source[y * w + stride * first + b - 1..(y + 1) * w];
+                let input = &source[y * w + stride * first + b - pad..(y + 1) * w];
                 copy_strided(&mut values[first..end], input, stride);
             }
         });
         let offsets: Vec<usize> = (0..c)
             .flat_map(|channel| {
-                (0..9).map(move |t| {
-                    let (ky, kx) = (t / 3, t % 3);
+                (0..k * k).map(move |t| {
+                    let (ky, kx) = (t / k, t % k);
                     let phase_index = ky % stride * stride + kx % stride;
                     channel * plane + phase_index * phase + ky / stride * phase_w + kx / stride
                 })
@@ -100,7 +105,7 @@ impl Conv<'_> {
         let rows = Rows {
             weight: self.weight,
             bias: self.bias,
-            depth: c * 9,
+            depth: c * k * k,
         };
         let bands = tasks_wanted(threads).div_ceil(n).clamp(1, oh);
         let band_rows = oh.div_ceil(bands);
@@ -114,9 +119,9 @@ impl Conv<'_> {
             }
             // SAFETY: the processor runs `isa` (the caller's choice); output position (y, x)
             // reads row y + ky / stride, column x + kx / stride of one of the image's phases,
-            // inside it (a phase has more rows than the output and more columns than an
-            // output row); task (b, band) alone writes image `b`'s output rows `out_rows`,
-            // inside `out`.
+            // inside it (a phase has (k − 1) / stride rows more than the output and as many
+            // columns more than an output row); task (b, band) alone writes image `b`'s
+            // output rows `out_rows`, inside `out`.
             unsafe {
                 let image = padded_planes.as_ptr().add(b * c * plane);
                 let dst = output.at(b * out_c * oh * ow);
@@ -138,7 +143,10 @@ mod tests {
         // (shape, out channels, kernel, stride, padding): rows 37 wide (two blocks of 16 and a
         // partial vector), 17 (one block, one partial), 33 and 1; weights of fewer and more
         // than twelve and six rows with row tails; more than 128 input channels; batch 3 with
-        // bands of output rows across images; then at stride 2, odd and even sides.
+        // bands of output rows across images; then at stride 2, odd and even sides; then other
+        // kernels and paddings: 7×7 stems at stride 2 (odd sides, several bands, an input
+        // barely larger than the kernel), a 5×5 and a 2×2 at stride 1, a 3×3 without padding
+        // and one with more padding than its reach.
         let cases = [
             ([2, 5, 7, 37], 14, 3, 1, 1),
             ([1, 3, 40, 17], 13, 3, 1, 1),
@@ -150,6 +158,13 @@ mod tests {
             ([1, 20, 10, 7], 29, 3, 2, 1),
             ([1, 4, 1, 1], 6, 3, 2, 1),
             ([3, 6, 6, 2], 7, 3, 2, 1),
+            ([1, 3, 41, 69], 5, 7, 2, 3),
+            ([2, 3, 20, 13], 40, 7, 2, 3),
+            ([1, 3, 1, 2], 2, 7, 2, 3),
+            ([1, 2, 12, 19], 9, 5, 1, 2),
+            ([2, 3, 5, 18], 13, 2, 1, 0),
+            ([1, 4, 7, 20], 6, 3, 2, 0),
+            ([1, 3, 4, 5], 7, 3, 1, 3),
         ];
         for isa in Isa::all_available() {
             assert_equals_definition(
