@@ -1,6 +1,6 @@
 //! Convolutions: 1×1 convolutions straight from the input planes (or a GEMM per image), a
 //! direct kernel for depthwise 3×3 convolutions, Winograd's F(2×2, 3×3) for 3×3 convolutions
-//! over maps 8 to 16 wide, other convolutions with stride 1 or 2 (3×3, the 7×7 stems) straight
+//! over maps 8 to 15 wide, other convolutions with stride 1 or 2 (3×3, the 7×7 stems) straight
 //! from padded planes (`padded_taps.rs`), GEMMs over phase planes for the strided stems on
 //! processors without AVX2 (`phase_conv.rs`), one GEMM per group of images over small maps
 //! (`small_maps.rs`), and im2col tiles and a GEMM for the rest.
@@ -35,7 +35,8 @@ pub struct Conv<'a> {
     /// Channel groups.
     pub groups: usize,
     /// Where the weights in Winograd's domain are kept once the first call computes them:
-    /// given, 3×3 convolutions with stride 1 over maps 8 to 16 wide take the Winograd path.
+    /// given, 3×3 convolutions with stride 1 over maps 8 to 15 wide (to 16 without AVX2) take
+    /// the Winograd path.
     pub winograd: Option<&'a OnceLock<Vec<f32>>>,
 }
 

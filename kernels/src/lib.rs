@@ -1,13 +1,12 @@
 //! The CPU kernels of reidscope's inference executor, over row-major NCHW `f32` buffers:
 //! convolutions (1×1 straight from the input planes with AVX2 or AVX-512, else a GEMM per
-//! image; a direct depthwise 3×3, Winograd's F(2×2, 3×3) for 3×3 over maps 8 to 16 wide, other
+//! image; a direct depthwise 3×3, Winograd's F(2×2, 3×3) for 3×3 over maps 8 to 15 wide, other
 //! convolutions with stride 1 or 2 (3×3, the 7×7 stems) straight from padded planes with AVX2
 //! or AVX-512, else GEMMs over phase planes for the stems, one GEMM per group of images over
-//! small maps, im2col tiles and a
-//! GEMM for the rest), instance normalisation, pooling, fully connected layers and the
-//! elementwise passes between them. Each kernel applies the activation that follows it in
-//! the network while its output is still in cache. Their vector loops are compiled for
-//! AVX-512 or for AVX2 and FMA, chosen at run time.
+//! small maps, im2col tiles and a GEMM for the rest), instance normalisation, pooling, fully
+//! connected layers and the elementwise passes between them. Each kernel applies the
+//! activation that follows it in the network while its output is still in cache. Their
+//! vector loops are compiled for AVX-512 or for AVX2 and FMA, chosen at run time.
 //!
 //! The kernels live in their own crate so that they are compiled with full optimisation in
 //! every build profile. Their entry points are not generic, so callers never instantiate

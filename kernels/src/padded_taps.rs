@@ -19,6 +19,13 @@ thread_local! {
     static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether output rows `width` wide fill the padded-plane kernel's register tiles with both
+/// instruction sets: 16 positions (two AVX2 vectors; one AVX-512 vector per row, two rows per
+/// tile) or a multiple of 32.
+pub(crate) fn fills_tap_tiles(width: usize) -> bool {
+    width == 16 || width.is_multiple_of(32)
+}
+
 impl Conv<'_> {
     /// A convolution with a kernel wider than 1, stride 1 or 2, one group and at most
     /// [`DIRECT_WEIGHTS`] weights, on a processor with AVX2 and FMA.
@@ -143,7 +150,8 @@ mod tests {
         // (shape, out channels, kernel, stride, padding): rows 37 wide (two blocks of 16 and a
         // partial vector), 17 (one block, one partial), 33 and 1; weights of fewer and more
         // than twelve and six rows with row tails; more than 128 input channels; batch 3 with
-        // bands of output rows across images; then at stride 2, odd and even sides; then other
+        // bands of output rows across images; then at stride 2, odd and even sides; output rows
+        // one vector wide (16 and 8 lanes), an odd number of them, at stride 1 and 2; then other
         // kernels and paddings: 7×7 stems at stride 2 (odd sides, several bands, an input
         // barely larger than the kernel), a 5×5 and a 2×2 at stride 1, a 3×3 without padding
         // and one with more padding than its reach.
@@ -158,6 +166,9 @@ mod tests {
             ([1, 20, 10, 7], 29, 3, 2, 1),
             ([1, 4, 1, 1], 6, 3, 2, 1),
             ([3, 6, 6, 2], 7, 3, 2, 1),
+            ([1, 6, 7, 16], 14, 3, 1, 1),
+            ([2, 5, 9, 32], 13, 3, 2, 1),
+            ([1, 4, 5, 8], 7, 3, 1, 1),
             ([1, 3, 41, 69], 5, 7, 2, 3),
             ([2, 3, 20, 13], 40, 7, 2, 3),
             ([1, 3, 1, 2], 2, 7, 2, 3),

@@ -173,24 +173,27 @@ mod x86 {
 
     /// Where a tile reads its columns: the input's row `k` starts at `ptr + k · step`, or at
     /// `ptr + offsets[k]` where `offsets` is not null, and the tile's first column is at `at`
-    /// in each.
+    /// in each; each of the tile's vectors of columns lies `next_vector` values after the one
+    /// before (a vector's width, or, where each vector is one output row, a row's step).
     #[derive(Clone, Copy)]
     struct Input {
         ptr: *const f32,
         step: usize,
         offsets: *const usize,
         at: usize,
+        next_vector: usize,
     }
 
     impl Input {
-        /// Rows `step` values apart.
-        fn strided(ptr: *const f32, step: usize, at: usize) -> Self {
+        /// Rows `step` values apart, the tile's vectors side by side.
+        fn strided<V: Lanes>(ptr: *const f32, step: usize, at: usize) -> Self {
             let offsets = std::ptr::null();
             Self {
                 ptr,
                 step,
                 offsets,
                 at,
+                next_vector: V::WIDTH,
             }
         }
 
@@ -388,7 +391,9 @@ mod x86 {
     }
 
     /// Each output row of `out_rows`, `R` rows of the weights at a time: blocks of `WIDE`
-    /// vectors, then single vectors and a partial one, read where `taps` says.
+    /// vectors, then single vectors and a partial one, read where `taps` says. Output rows
+    /// exactly one vector wide (ResNet-50's 16-wide maps with AVX-512) go `WIDE` rows per tile,
+    /// one vector each, so a tile still sums `WIDE` vectors per weight it broadcasts.
     #[inline(always)]
     unsafe fn tap_rows<V: Lanes, const WIDE: usize, const R: usize>(
         call: &Call,
@@ -396,26 +401,41 @@ mod x86 {
         out_rows: Range<usize>,
     ) {
         let (block, width) = (WIDE * V::WIDTH, taps.width);
-        let input = |at| Input {
+        let input = |at, next_vector| Input {
             ptr: call.x.0,
             step: 0,
             offsets: taps.offsets.as_ptr(),
             at,
+            next_vector,
         };
+        let mut first = out_rows.start;
         unsafe {
-            for y in out_rows {
+            if width == V::WIDTH {
+                // Output rows side by side in the output, `row_step` apart in the input.
+                while first + WIDE <= out_rows.end {
+                    let (at, p) = (first * taps.row_step, first * width);
+                    rows::<V, WIDE, false, R, false>(call, input(at, taps.row_step), p, width);
+                    first += WIDE;
+                }
+            }
+            for y in first..out_rows.end {
                 let (at, p) = (y * taps.row_step, y * width);
                 let mut j = 0;
                 while j + block <= width {
-                    rows::<V, WIDE, false, R, false>(call, input(at + j), p + j, V::WIDTH);
+                    rows::<V, WIDE, false, R, false>(
+                        call,
+                        input(at + j, V::WIDTH),
+                        p + j,
+                        V::WIDTH,
+                    );
                     j += block;
                 }
                 while j + V::WIDTH <= width {
-                    rows::<V, 1, false, R, false>(call, input(at + j), p + j, V::WIDTH);
+                    rows::<V, 1, false, R, false>(call, input(at + j, V::WIDTH), p + j, V::WIDTH);
                     j += V::WIDTH;
                 }
                 if j < width {
-                    rows::<V, 1, true, R, false>(call, input(at + j), p + j, width - j);
+                    rows::<V, 1, true, R, false>(call, input(at + j, V::WIDTH), p + j, width - j);
                 }
             }
         }
@@ -448,19 +468,19 @@ mod x86 {
                 pack::<V, WIDE>(call, p, blocks);
                 for j in 0..blocks {
                     let panel = call.panel.cast_const().add(j * call.rows.depth * block);
-                    let panel = Input::strided(panel, block, 0);
+                    let panel = Input::strided::<V>(panel, block, 0);
                     rows::<V, WIDE, false, R, ADD>(call, panel, p + j * block, V::WIDTH);
                 }
                 p += blocks * block;
             }
             while p + V::WIDTH <= call.cols.end {
-                rows::<V, 1, false, R, ADD>(call, Input::strided(x, x_step, p), p, V::WIDTH);
+                rows::<V, 1, false, R, ADD>(call, Input::strided::<V>(x, x_step, p), p, V::WIDTH);
                 p += V::WIDTH;
             }
             if p < call.cols.end {
                 rows::<V, 1, true, R, ADD>(
                     call,
-                    Input::strided(x, x_step, p),
+                    Input::strided::<V>(x, x_step, p),
                     p,
                     call.cols.end - p,
                 );
@@ -555,11 +575,11 @@ mod x86 {
     ) {
         let depth = call.rows.depth;
         let (out, out_step) = call.out;
-        // SAFETY: every read lies in rows `r..r + R` of the weights, the input's `depth` rows
-        // at positions `p..p + (VECTORS − 1) · WIDTH + last` (within `cols`, as `columns`
-        // steps), every write (and, when adding, every read of the output) in output rows
-        // `r..r + R` at those positions; a partial vector is read and written through its
-        // mask only.
+        // SAFETY: every read lies in rows `r..r + R` of the weights and in the input's `depth`
+        // rows at the tile's vectors (`next_vector` apart: within `cols` as `columns` steps, or
+        // within the output rows `tap_rows` sums), every write (and, when adding, every read
+        // of the output) in output rows `r..r + R` at positions `p..p + (VECTORS − 1) · WIDTH
+        // + last`; a partial vector is read and written through its mask only.
         unsafe {
             let mask = V::first(last);
             let weight = call.rows.weight.as_ptr().add(r * depth);
@@ -567,11 +587,12 @@ mod x86 {
             for k in 0..depth {
                 let row = input.row(k);
                 let mut inputs = [V::zero(); VECTORS];
-                for (v, input) in inputs.iter_mut().enumerate() {
-                    *input = if PART && v == VECTORS - 1 {
-                        V::load_part(row.add(v * V::WIDTH), mask)
+                for (v, value) in inputs.iter_mut().enumerate() {
+                    let at = row.add(v * input.next_vector);
+                    *value = if PART && v == VECTORS - 1 {
+                        V::load_part(at, mask)
                     } else {
-                        V::load(row.add(v * V::WIDTH))
+                        V::load(at)
                     };
                 }
                 for (i, sums) in sums.iter_mut().enumerate() {

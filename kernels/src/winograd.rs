@@ -1,16 +1,18 @@
-//! 3×3 convolutions with stride 1 over maps 8 to 16 wide by Winograd's F(2×2, 3×3) (Lavin
-//! and Gray, 2016): each 2×2 block of outputs comes from a 4×4 block of the zero-padded input,
-//! and in the transformed domain a convolution is 16 elementwise products, summed over input
-//! channels as 16 GEMMs. That is 16 multiplications per 2×2 outputs and input channel
-//! instead of 36, and the transformed input is 16/9 of the tiles' area instead of im2col's 9×.
-//! On such narrow maps im2col copies rows of a few values each; on wider ones it copies long
-//! runs and is as fast as the transforms.
+//! 3×3 convolutions with stride 1 over maps 8 to 15 wide (to 16 without AVX2) by Winograd's
+//! F(2×2, 3×3) (Lavin and Gray, 2016): each 2×2 block of outputs comes from a 4×4 block of the
+//! zero-padded input, and in the transformed domain a convolution is 16 elementwise products,
+//! summed over input channels as 16 GEMMs. That is 16 multiplications per 2×2 outputs and
+//! input channel instead of 36, and the transformed input is 16/9 of the tiles' area instead
+//! of im2col's 9×. On such narrow maps im2col copies rows of a few values each; on wider ones
+//! it copies long runs and is as fast as the transforms, and the padded-plane register tiles
+//! (`padded_taps.rs`) are faster over rows that fill them.
 
 use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::conv::Conv;
 use crate::gemm::matmul_rows;
+use crate::padded_taps::fills_tap_tiles;
 use crate::simd::simd;
 use crate::tasks::{SharedOutput, for_each, for_each_chunk, workers};
 use crate::{Activation, Shape, Threads};
@@ -137,7 +139,9 @@ struct Run {
 
 impl Conv<'_> {
     /// A 3×3 convolution with stride 1, padding 1 and one group over a map `WIDTHS` wide,
-    /// whose caller keeps a place for the transformed weights.
+    /// whose caller keeps a place for the transformed weights, unless the padded-plane kernel
+    /// takes it with its output rows filling whole tiles (ResNet-50's 16-wide stage 2: in
+    /// the whole network at batch 8 and 32, faster that way).
     pub(crate) fn takes_winograd(&self, output: [usize; 2]) -> bool {
         self.winograd.is_some()
             && self.groups == 1
@@ -145,6 +149,7 @@ impl Conv<'_> {
             && self.stride == 1
             && self.padding == 1
             && WIDTHS.contains(&output[1])
+            && !(self.takes_padded_taps() && fills_tap_tiles(output[1]))
     }
 
     /// The convolution by F(2×2, 3×3): the images' padded planes, then tasks over blocks of
@@ -383,17 +388,18 @@ mod tests {
     #[test]
     fn equals_the_definition_at_odd_sizes_and_across_images() {
         // (shape, out channels, kernel, stride, padding): odd widths and heights (half tiles
-        // at the edges), the narrowest and widest maps the path takes, blocks of tiles that
-        // start mid-row and span images (batch 3), more output channels than input channels;
-        // on a pool of three threads, one block of tiles split into three blocks of output
-        // channels, and two blocks (the second partial) split into two.
+        // at the edges), the narrowest and widest maps the path takes with AVX2 (16-wide ones
+        // go to the padded-plane kernel there), blocks of tiles that start mid-row and span
+        // images (batch 3), more output channels than input channels; on a pool of three
+        // threads, one block of tiles split into three blocks of output channels, and two
+        // blocks (the second partial) split into two.
         let cases = [
             ([1, 3, 5, 8], 2, 3, 1, 1),
             ([2, 5, 9, 15], 7, 3, 1, 1),
             ([3, 16, 21, 12], 24, 3, 1, 1),
-            ([1, 8, 32, 16], 8, 3, 1, 1),
+            ([1, 8, 32, 15], 8, 3, 1, 1),
             ([1, 8, 6, 8], 40, 3, 1, 1),
-            ([1, 4, 20, 16], 20, 3, 1, 1),
+            ([1, 4, 20, 15], 20, 3, 1, 1),
         ];
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
